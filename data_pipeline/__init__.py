@@ -1,0 +1,42 @@
+"""mft's data pipeline: JSONL records -> token ids + loss masks -> padded or packed batches.
+
+Usage (see each name's docstring)::
+
+    tok = load_tokenizer("path/to/tokenizer")
+    data = build_datasets(cfg, tok, cache_dir=".cache/data")          # MultiTaskData, cached
+    rows = plan_rows(data.train, cfg.mode, cfg.seq_length, seed)       # samples per row
+    sampler = GlobalBatchSampler(len(rows), world_size=W, rank=r, micro_batch_size=B,
+                                 grad_accum=A, seed=seed)
+    collate = Collator(data.train, cfg.seq_length, tok.pad_token_id)
+    for micro in sampler.next_step():                                  # A micro-batches
+        batch = collate([rows[i] if i is not None else None for i in micro])
+        mask = block_causal_mask(batch["segment_ids"], torch.float32)  # pack mode
+
+Never imports `mft` (dependency direction: launch -> mft -> data_pipeline).
+"""
+
+from .build import MultiTaskData, build_datasets
+from .collate import Collator, block_causal_mask
+from .config import DataConfig, TaskConfig
+from .errors import DataError
+from .packing import plan_rows
+from .samplers import GlobalBatchSampler, StratifiedValidSampler, shard_rows
+from .storage import TokenizedSplit
+from .tokenizers import load_tokenizer, train_sentencepiece
+
+__all__ = [
+    "DataConfig",
+    "TaskConfig",
+    "DataError",
+    "build_datasets",
+    "MultiTaskData",
+    "TokenizedSplit",
+    "plan_rows",
+    "Collator",
+    "GlobalBatchSampler",
+    "StratifiedValidSampler",
+    "shard_rows",
+    "block_causal_mask",
+    "train_sentencepiece",
+    "load_tokenizer",
+]

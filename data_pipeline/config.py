@@ -1,0 +1,100 @@
+"""Typed settings of the data section of a run config.
+
+Plain dataclasses: the run's config loader fills them from JSON, checks types and resolves
+relative paths before `data_pipeline` sees them. `validate()` (run on construction) checks the
+values and their combinations and raises `DataError` naming the offending key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import DataError
+
+MODES = ("padding", "pack")
+SCHEMAS = ("auto", "mftcoder", "chat", "plain")
+BAD_RECORD_POLICIES = ("error", "skip")
+CHAT_TEMPLATE_SETTINGS = ("auto", "default")
+
+
+@dataclass
+class TaskConfig:
+    """One task: its training JSONL files and where its validation data comes from."""
+
+    name: str
+    train: list[str]  # JSONL files
+    valid: list[str] = field(default_factory=list)  # if empty, valid_fraction of train is held out
+    valid_fraction: float = 0.0
+
+    def validate(self, key: str = "task") -> None:
+        """Raise `DataError` naming `key` (e.g. ``data.tasks[1]``) if a value is unusable."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise DataError(f"{key}.name: must be a non-empty string, got {self.name!r}")
+        if not self.train:
+            raise DataError(f"{key}.train: task {self.name!r} lists no training files; add at least one JSONL file")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise DataError(f"{key}.valid_fraction: {self.valid_fraction!r} is not in [0, 1)")
+        if self.valid and self.valid_fraction > 0.0:
+            raise DataError(
+                f"{key}.valid_fraction: task {self.name!r} has valid files and a valid_fraction; "
+                "set valid_fraction to 0 or remove the valid files"
+            )
+        if not self.valid and self.valid_fraction <= 0.0:
+            raise DataError(
+                f"{key}: task {self.name!r} has no validation data; give valid files "
+                "or a valid_fraction in (0, 1)"
+            )
+
+
+@dataclass
+class DataConfig:
+    """All data settings; see each field's comment."""
+
+    tasks: list[TaskConfig] = field(default_factory=list)
+    mode: str = "padding"  # "padding": one sample per row | "pack": several samples per row
+    seq_length: int = 512  # row length in tokens; longer samples are an error (or skipped)
+    schema: str = "auto"  # "auto" (detect per record) | "mftcoder" | "chat" | "plain"
+    on_bad_record: str = "error"  # "error" | "skip" (skipped records are counted and reported)
+    cache_dir: str = ""  # "" means no cache dir chosen here; build_datasets may get one by argument
+    split_seed: int = 0  # seed of the valid_fraction hold-out
+    valid_samples_per_task: int = 2  # samples of EVERY task in one controller validation batch
+    chat_template: str = "auto"  # "auto": the tokenizer's template if it has one | "default": built-in
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise `DataError` naming the first unusable key, e.g. ``data.mode: ...``."""
+        _check_choice("data.mode", self.mode, MODES)
+        _check_choice("data.schema", self.schema, SCHEMAS)
+        _check_choice("data.on_bad_record", self.on_bad_record, BAD_RECORD_POLICIES)
+        _check_choice("data.chat_template", self.chat_template, CHAT_TEMPLATE_SETTINGS)
+        if isinstance(self.seq_length, bool) or not isinstance(self.seq_length, int) or self.seq_length < 2:
+            raise DataError(f"data.seq_length: must be an integer >= 2, got {self.seq_length!r}")
+        if (
+            isinstance(self.valid_samples_per_task, bool)
+            or not isinstance(self.valid_samples_per_task, int)
+            or self.valid_samples_per_task < 1
+        ):
+            raise DataError(
+                f"data.valid_samples_per_task: must be an integer >= 1, got {self.valid_samples_per_task!r}"
+            )
+        if not self.tasks:
+            raise DataError("data.tasks: no tasks given; add at least one task with a name and train files")
+        seen: dict[str, int] = {}
+        for i, task in enumerate(self.tasks):
+            key = f"data.tasks[{i}]"
+            if not isinstance(task, TaskConfig):
+                raise DataError(f"{key}: expected a TaskConfig, got {type(task).__name__}")
+            task.validate(key)
+            if task.name in seen:
+                raise DataError(
+                    f"{key}.name: duplicate task name {task.name!r} (also data.tasks[{seen[task.name]}]); "
+                    "give every task a unique name"
+                )
+            seen[task.name] = i
+
+
+def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise DataError(f"{key}: {value!r} is not one of {', '.join(choices)}")

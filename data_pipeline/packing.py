@@ -1,0 +1,59 @@
+"""Rows: which samples go together into one sequence of seq_length tokens.
+
+padding mode: one sample per row, in sample order (the batch sampler shuffles rows).
+pack mode: the samples are shuffled with `seed`, then packed FIRST-FIT in that order: each
+sample goes into the earliest-opened row that still has room for it, else opens a new row.
+First-fit fills rows much better than next-fit (which only looks at the newest row) while
+keeping the result a deterministic function of (lengths, seq_length, seed). A max-segment-tree
+over the rows' free space finds that row in O(log rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+from .storage import TokenizedSplit
+
+
+def plan_rows(split: TokenizedSplit, mode: str, seq_length: int, seed: int) -> list[list[int]]:
+    """Sample indices of every row; every sample is in exactly one row."""
+    lengths = np.asarray(split.lengths)
+    if len(lengths) and int(lengths.max()) > seq_length:
+        i = int(lengths.argmax())
+        raise DataError(
+            f"sample {i} has {int(lengths[i])} tokens, more than seq_length={seq_length}; "
+            "build the data with the same data.seq_length as training"
+        )
+    if mode == "padding":
+        return [[i] for i in range(len(lengths))]
+    if mode == "pack":
+        order = np.random.default_rng(seed).permutation(len(lengths))
+        return first_fit([int(i) for i in order], [int(n) for n in lengths[order]], seq_length)
+    raise DataError(f"data.mode: {mode!r} is not one of padding, pack")
+
+
+def first_fit(items: list[int], sizes: list[int], capacity: int) -> list[list[int]]:
+    """Pack `items` (with `sizes`, each <= capacity) first-fit, in the given order."""
+    n_leaves = 1
+    while n_leaves < max(1, len(items)):
+        n_leaves *= 2
+    # tree[1] is the root; leaf r (row r) is tree[n_leaves + r] = free space of row r.
+    # Rows not opened yet have free space `capacity`, so "first row with room" is also
+    # "open a new row" when no opened row fits.
+    tree = [capacity] * (2 * n_leaves)
+    rows: list[list[int]] = []
+    for item, size in zip(items, sizes):
+        node = 1
+        while node < n_leaves:
+            node = 2 * node if tree[2 * node] >= size else 2 * node + 1
+        row = node - n_leaves
+        if row == len(rows):
+            rows.append([])
+        rows[row].append(item)
+        tree[node] -= size
+        node //= 2
+        while node:
+            tree[node] = max(tree[2 * node], tree[2 * node + 1])
+            node //= 2
+    return rows

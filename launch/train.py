@@ -1,0 +1,21 @@
+"""Multi-task fine-tuning with task weighting (CoBa by default) on DeepSpeed.
+
+    deepspeed --num_gpus 2 launch/train.py --config configs/demo_cpu.json       # 2 ranks (GPUs, or CPU processes)
+    deepspeed --hostfile hosts --num_nodes 2 launch/train.py --config configs/cc_phi.json
+    python launch/train.py --config configs/demo_cpu.json --set training.max_steps=50   # 1 process
+    deepspeed --num_gpus 2 launch/train.py --config configs/demo_cpu.json --resume latest
+
+`--set section.key=value` overrides any config key; `--resume` continues from `latest` or a
+checkpoint folder.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from mft.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Checkpoints that hold everything needed to continue a run exactly.
+
+Layout of `<output_dir>/checkpoints/`:
+    step_000100/            DeepSpeed engine state (model, optimizer, lr schedule; per-rank ZeRO shards)
+        trainer_state.json  step, data position, controller, early stopping, ... (replicated, rank 0 writes)
+        rng_rank{r}.pt      python, numpy and torch RNG states of rank r
+    latest                  the name of the newest complete checkpoint
+
+A checkpoint is written under a temporary name and renamed into place only after every rank
+finished, then `latest` is replaced atomically: a crash while saving leaves the previous
+checkpoint complete and `latest` on it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+
+import numpy as np
+import torch
+
+from .distributed import barrier
+
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{step:06d}"
+
+
+class Checkpointer:
+    def __init__(self, root: str, *, rank: int, keep_last: int):
+        self.root = root
+        self.rank = rank
+        self.keep_last = keep_last
+
+    def save(self, engine, step: int, trainer_state: dict, *, protect_step: int | None = None) -> str:
+        """Save on every rank (a collective call); returns the checkpoint folder."""
+        name = step_dir_name(step)
+        tmp_name = f".tmp_{name}"
+        final = os.path.join(self.root, name)
+        if self.rank == 0:
+            os.makedirs(self.root, exist_ok=True)
+            shutil.rmtree(os.path.join(self.root, tmp_name), ignore_errors=True)
+        barrier()
+        engine.save_checkpoint(self.root, tag=tmp_name, save_latest=False)
+        tmp = os.path.join(self.root, tmp_name)
+        torch.save(_rng_state(), os.path.join(tmp, f"rng_rank{self.rank}.pt"))
+        if self.rank == 0:
+            _write_json(os.path.join(tmp, "trainer_state.json"), trainer_state)
+        barrier()
+        if self.rank == 0:
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            _write_text(os.path.join(self.root, "latest"), name)
+            self._prune(protect_step)
+        barrier()
+        return final
+
+    def _prune(self, protect_step: int | None) -> None:
+        steps = sorted(self.steps())
+        protected = {protect_step} if protect_step is not None else set()
+        for step in steps[:-self.keep_last]:
+            if step not in protected:
+                shutil.rmtree(os.path.join(self.root, step_dir_name(step)), ignore_errors=True)
+
+    def steps(self) -> list[int]:
+        if not os.path.isdir(self.root):
+            return []
+        return [int(m.group(1)) for name in os.listdir(self.root) if (m := _STEP_DIR.match(name))]
+
+    def latest(self) -> str | None:
+        """The newest complete checkpoint folder, or None."""
+        pointer = os.path.join(self.root, "latest")
+        if not os.path.exists(pointer):
+            return None
+        with open(pointer, encoding="utf-8") as f:
+            return os.path.join(self.root, f.read().strip())
+
+    def load(self, engine, path: str) -> dict:
+        """Restore engine and RNG state from `path`; returns the trainer state."""
+        state_file = os.path.join(path, "trainer_state.json")
+        if not os.path.exists(state_file):
+            raise FileNotFoundError(f"{path} is not an mft checkpoint (no trainer_state.json); "
+                                    f"give --resume a folder like {self.root}/step_000100, or 'latest'")
+        root, tag = os.path.split(os.path.normpath(path))
+        loaded, _ = engine.load_checkpoint(root, tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True)
+        if loaded is None:
+            raise RuntimeError(f"DeepSpeed could not load the engine state from {path}")
+        rng_file = os.path.join(path, f"rng_rank{self.rank}.pt")
+        if os.path.exists(rng_file):
+            _set_rng_state(torch.load(rng_file, weights_only=False))
+        with open(state_file, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def _write_json(path: str, obj: dict) -> None:
+    _write_text(path, json.dumps(obj, indent=1))
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,188 @@
+"""The run configuration: one JSON file, typed sections, `--set` overrides.
+
+    cfg = load_config("configs/demo_cpu.json", overrides=["training.lr=1e-4"])
+
+Relative paths inside the file are resolved against the file's folder; paths given with
+`--set` are resolved against the current directory. Every mistake raises `ConfigError` naming
+the key (see `mft.config_loader`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from data_pipeline import DataConfig, DataError
+
+from .config_loader import ConfigError, apply_override, build
+
+
+@dataclass
+class ModelConfig:
+    path: str = ""                      # Hugging Face model folder (config + weights)
+    tiny: dict | None = None            # or: an inline transformers config, e.g. {"model_type": "llama", ...}
+    tokenizer: str = ""                 # tokenizer folder; "" = model.path
+    tokenizer_train_vocab: int = 0      # with model.tiny and no tokenizer: train a sentencepiece tokenizer of this size on the training data
+    dtype: str = field(default="fp32", metadata={"choices": ("fp32", "bf16")})
+    attn_implementation: str = field(default="sdpa", metadata={"choices": ("sdpa", "eager", "flash_attention_2")})
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if bool(self.path) == bool(self.tiny):
+            raise ConfigError("set exactly one of model.path (a model folder) and model.tiny (an inline config)")
+        if self.tiny and not (self.tokenizer or self.tokenizer_train_vocab):
+            raise ConfigError("model.tiny needs model.tokenizer (a folder) or model.tokenizer_train_vocab (e.g. 512)")
+
+
+@dataclass
+class TrainingConfig:
+    max_steps: int = 0                  # optimizer steps; 0 = run training.epochs
+    epochs: float = 1.0
+    micro_batch_size: int = 4           # rows per rank per forward
+    grad_accum: int = 1                 # micro-batches per optimizer step
+    lr: float = 1e-5
+    min_lr: float = 0.0                 # the cosine schedule's floor
+    warmup_steps: int = 0               # linear lr warm-up
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0              # 0 = off
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        for key in ("micro_batch_size", "grad_accum"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
+        if self.max_steps < 0 or (self.max_steps == 0 and self.epochs <= 0):
+            raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ConfigError(f"training.min_lr must be between 0 and training.lr ({self.lr}), got {self.min_lr}")
+        if len(self.betas) != 2:
+            raise ConfigError(f"training.betas must hold two numbers, got {self.betas}")
+
+
+@dataclass
+class WeightingConfig:
+    method: str = "coba"                # see mft.weighting.available_methods()
+    update_interval: int = 1            # controller updates every N optimizer steps
+    params: dict = field(default_factory=dict)  # the method's parameters, e.g. {"tau": 5.0}
+
+    def __post_init__(self) -> None:
+        if self.update_interval < 1:
+            raise ConfigError(f"weighting.update_interval must be >= 1, got {self.update_interval}")
+
+
+@dataclass
+class ValidationConfig:
+    interval: int = 100                 # full validation every N steps (and at the end)
+    patience: int = 0                   # early stopping after N validations without improvement; 0 = off
+    min_delta: float = 0.0              # an improvement must lower the mean loss ratio by more than this
+
+    def __post_init__(self) -> None:
+        if self.interval < 1 or self.patience < 0:
+            raise ConfigError("validation.interval must be >= 1 and validation.patience >= 0")
+
+
+@dataclass
+class CheckpointConfig:
+    interval: int = 100                 # save every N steps; 0 = only at the end
+    keep_last: int = 2                  # older checkpoints are deleted, never the best one
+
+    def __post_init__(self) -> None:
+        if self.interval < 0 or self.keep_last < 1:
+            raise ConfigError("checkpoint.interval must be >= 0 and checkpoint.keep_last >= 1")
+
+
+@dataclass
+class LoggingConfig:
+    interval: int = 1                   # metrics.jsonl / TensorBoard every N steps
+    tensorboard: bool = True
+    progress_bar: bool = True
+
+
+@dataclass
+class RunConfig:
+    output_dir: str
+    model: ModelConfig
+    data: DataConfig
+    deepspeed: Any = field(default_factory=lambda: {"zero_optimization": {"stage": 2}})  # a DeepSpeed JSON path or an inline object
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.deepspeed, (str, dict)):
+            raise ConfigError("deepspeed must be a path to a DeepSpeed JSON file or an inline object")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _path_keys(raw: dict) -> list[tuple[Any, Any]]:
+    """(container, key) pairs of every path-valued entry in a raw config dict."""
+    found: list[tuple[Any, Any]] = []
+    if isinstance(raw.get("output_dir"), str):
+        found.append((raw, "output_dir"))
+    if isinstance(raw.get("deepspeed"), str):
+        found.append((raw, "deepspeed"))
+    model = raw.get("model")
+    if isinstance(model, dict):
+        found += [(model, k) for k in ("path", "tokenizer") if isinstance(model.get(k), str)]
+    data = raw.get("data")
+    if isinstance(data, dict):
+        if isinstance(data.get("cache_dir"), str):
+            found.append((data, "cache_dir"))
+        for task in data.get("tasks") or []:
+            if not isinstance(task, dict):
+                continue
+            for k in ("train", "valid"):
+                value = task.get(k)
+                if isinstance(value, str):
+                    found.append((task, k))
+                elif isinstance(value, list):
+                    found += [(value, i) for i, v in enumerate(value) if isinstance(v, str)]
+    return found
+
+
+def _make_absolute(raw: dict, base: str) -> None:
+    for container, key in _path_keys(raw):
+        value = os.path.expanduser(container[key])
+        if value:
+            container[key] = os.path.normpath(os.path.join(base, value))
+
+
+def load_config(path: str, overrides: list[str] = ()) -> RunConfig:
+    """Read, override and type-check a run config; relative paths become absolute."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); JSON allows no comments or trailing commas") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a run config must be a JSON object")
+    _make_absolute(raw, os.path.dirname(os.path.abspath(path)))
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    _make_absolute(raw, os.getcwd())  # only paths set by --set are still relative
+    try:
+        return build(RunConfig, raw)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def deepspeed_dict(cfg: RunConfig) -> dict:
+    """The DeepSpeed config as a dict (read from its file when given as a path)."""
+    if isinstance(cfg.deepspeed, dict):
+        return dict(cfg.deepspeed)
+    try:
+        with open(cfg.deepspeed, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"deepspeed: file {cfg.deepspeed} not found; give a DeepSpeed JSON path or an inline object") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{cfg.deepspeed}:{exc.lineno}: invalid JSON ({exc.msg})") from None

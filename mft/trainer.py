@@ -1,0 +1,303 @@
+"""The multi-task trainer: DeepSpeed ZeRO, exact per-task losses, task weighting, early stopping.
+
+    trainer = Trainer(load_config("configs/demo_cpu.json"), resume=None)
+    summary = trainer.train()
+
+Lifecycle: `Trainer(cfg)` builds everything (tokenizer, data, model, engine, weighting,
+checkpointing, logging) and restores a checkpoint when `resume` is given; `train()` runs the step
+loop; every concern the loop touches is one call into a small component.
+
+Raises `ConfigError` / `DataError` (one line naming the key, file or line) for a user's mistake.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+
+from data_pipeline import (Collator, GlobalBatchSampler, StratifiedValidSampler, block_causal_mask,
+                           build_datasets, plan_rows, shard_rows)
+
+from . import losses
+from .checkpoint import Checkpointer
+from .config import RunConfig, deepspeed_dict
+from .config_loader import ConfigError
+from .distributed import all_reduce_max, all_reduce_sum, barrier, init_distributed
+from .ds_config import engine_config, zero_stage
+from .early_stopping import EarlyStopping, mean_loss_ratio
+from .export import export_hf
+from .metrics_log import MetricsLog
+from .model import build_model, build_tokenizer
+from .schedule import lr_factor_fn
+from .weighting import build_weighting
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, *, resume: str | None = None, log=print):
+        self.cfg = cfg
+        self.dist = init_distributed()
+        self.log = log if self.dist.is_main else (lambda *_: None)
+        os.makedirs(cfg.output_dir, exist_ok=True)
+        self._setup_data()
+        self._setup_engine()
+        self._setup_weighting()
+        self.early = EarlyStopping(cfg.validation.patience, cfg.validation.min_delta)
+        self.checkpoints = Checkpointer(os.path.join(cfg.output_dir, "checkpoints"),
+                                        rank=self.dist.rank, keep_last=cfg.checkpoint.keep_last)
+        self.step = 0
+        self.reference_losses: list[float] | None = None  # full validation before training
+        self.last_valid: dict | None = None
+        if resume:
+            self._restore(resume)
+        self.metrics = MetricsLog(cfg.output_dir, enabled=self.dist.is_main, tensorboard=cfg.logging.tensorboard,
+                                  resume_step=self.step if resume else None)
+
+    # ---- set-up -------------------------------------------------------------------------------
+    def _setup_data(self) -> None:
+        cfg, d = self.cfg, self.cfg.data
+        cache_dir = d.cache_dir or os.path.join(cfg.output_dir, "cache")
+        self.tokenizer = build_tokenizer(cfg.model, d, cache_dir, rank=self.dist.rank)
+        if self.dist.is_main:  # rank 0 tokenizes and caches; the others then read the cache
+            build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=self.log)
+        barrier()
+        self.data = build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=lambda *_: None)
+        self.tasks = list(self.data.task_names)
+        k, seed, t = len(self.tasks), cfg.training.seed, cfg.training
+        self.train_rows = plan_rows(self.data.train, d.mode, d.seq_length, seed)
+        self.valid_rows = plan_rows(self.data.valid, d.mode, d.seq_length, seed)
+        self.sampler = GlobalBatchSampler(len(self.train_rows), world_size=self.dist.world_size,
+                                          rank=self.dist.rank, micro_batch_size=t.micro_batch_size,
+                                          grad_accum=t.grad_accum, seed=seed)
+        self.ctl_sampler = StratifiedValidSampler(self.data.valid.task_ids, k, d.valid_samples_per_task, seed,
+                                                  world_size=self.dist.world_size, rank=self.dist.rank)
+        pad = self.tokenizer.pad_token_id
+        self.collate_train = Collator(self.data.train, d.seq_length, pad)
+        self.collate_valid = Collator(self.data.valid, d.seq_length, pad)
+        self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * self.sampler.steps_per_epoch))
+
+    def _setup_engine(self) -> None:
+        import deepspeed
+
+        cfg = self.cfg
+        model = build_model(cfg.model, self.tokenizer, seed=cfg.training.seed)
+        self.ds_config = engine_config(deepspeed_dict(cfg), cfg, self.dist.world_size)
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        groups = [{"params": decay, "weight_decay": cfg.training.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        factor = lr_factor_fn(lr=cfg.training.lr, min_lr=cfg.training.min_lr,
+                              warmup_steps=cfg.training.warmup_steps, total_steps=self.total_steps)
+        self.engine, _, _, self.scheduler = deepspeed.initialize(
+            model=model, model_parameters=groups, config=self.ds_config,
+            lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor))
+        self.mask_dtype = torch.bfloat16 if cfg.model.dtype == "bf16" else torch.float32
+
+    def _setup_weighting(self) -> None:
+        w = self.cfg.weighting
+        try:
+            self.weighting = build_weighting(w.method, num_tasks=len(self.tasks),
+                                             num_valid_batches=self.ctl_sampler.num_batches_per_pass, **w.params)
+        except ValueError as exc:
+            raise ConfigError(f"weighting: {exc}") from None
+
+    # ---- the step loop ------------------------------------------------------------------------
+    def train(self) -> dict:
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        if self.reference_losses is None:
+            self._initial_validation()
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
+                   disable=not (self.dist.is_main and cfg.logging.progress_bar))
+        while self.step < self.total_steps and not self.early.should_stop:
+            record = {"step": self.step + 1}
+            if self.step % cfg.weighting.update_interval == 0:
+                record.update(self._update_weights())
+            record.update(self._train_step(self.sampler.next_step()))
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            last = self.step == self.total_steps
+            if self.step % cfg.validation.interval == 0 or last:
+                record.update(self._validate())
+            if self.step % cfg.logging.interval == 0 or "valid_loss" in record or last:
+                self.metrics.log(record)
+            if (cfg.checkpoint.interval and self.step % cfg.checkpoint.interval == 0) or last or self.early.should_stop:
+                self.save()
+        bar.close()
+        summary = self._summary()
+        self.metrics.close()
+        return summary
+
+    def _train_step(self, micro_batches: list[list[int | None]]) -> dict:
+        k = len(self.tasks)
+        start = time.perf_counter()
+        batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb]) for mb in micro_batches]
+        # global token counts are known before the first backward: exact averages (DESIGN.md, step 3)
+        counts = torch.zeros(k + 1, dtype=torch.float64)
+        for b in batches:
+            counts[:k] += losses.task_token_counts(b["task_ids"], k)
+            counts[k] += b["attention_mask"].sum()
+        counts = all_reduce_sum(counts)
+        task_counts = counts[:k]
+        weights = torch.as_tensor(np.asarray(self.weighting.weights, dtype=np.float64))
+        lr = self.scheduler.get_last_lr()[0]
+        sums = torch.zeros(k, dtype=torch.float64)
+        for b in batches:
+            task_sums = losses.task_loss_sums(self._token_losses(b), b["task_ids"].to(self.dist.device), k)
+            loss = losses.weighted_loss(task_sums, task_counts.to(task_sums.device), weights.to(task_sums.device))
+            # DeepSpeed averages gradients over ranks: scale by world size so they sum instead
+            self.engine.backward(loss * self.dist.world_size, scale_wrt_gas=False)
+            self.engine.step()
+            sums += task_sums.detach().double().cpu()
+        sums = all_reduce_sum(sums)
+        task_loss = torch.where(task_counts > 0, sums / task_counts.clamp(min=1), torch.full_like(sums, math.nan))
+        used = losses.present_weights(weights, task_counts)
+        seconds = time.perf_counter() - start
+        return {
+            "loss": float((used * torch.nan_to_num(task_loss)).sum()),
+            "task_loss": self._per_task(task_loss.tolist()),
+            "weights": self._per_task(used.tolist()),
+            "lr": lr,
+            "tokens_per_s": float(counts[k]) / seconds,
+            "epoch": self.sampler.epoch,
+        }
+
+    def _token_losses(self, batch: dict) -> torch.Tensor:
+        dev = self.dist.device
+        inputs = {"input_ids": batch["input_ids"].to(dev), "position_ids": batch["position_ids"].to(dev)}
+        if self.cfg.data.mode == "pack":  # no attention across the samples of a row
+            inputs["attention_mask"] = block_causal_mask(batch["segment_ids"], self.mask_dtype).to(dev)
+        else:
+            inputs["attention_mask"] = batch["attention_mask"].to(dev)
+        logits = self.engine(**inputs, use_cache=False).logits
+        return losses.token_losses(logits, batch["labels"].to(dev))
+
+    @torch.no_grad()
+    def _task_losses(self, rows: list, collate: Collator) -> np.ndarray:
+        """Token-averaged loss of every task over `rows` (this rank's share), all-reduced."""
+        k, mb = len(self.tasks), self.cfg.training.micro_batch_size
+        totals = torch.zeros(2 * k, dtype=torch.float64)
+        self.engine.eval()
+        for i in range(0, len(rows), mb):
+            b = collate(rows[i:i + mb])
+            task_ids = b["task_ids"].to(self.dist.device)
+            totals[:k] += losses.task_loss_sums(self._token_losses(b), task_ids, k).double().cpu()
+            totals[k:] += losses.task_token_counts(b["task_ids"], k)
+        self.engine.train()
+        totals = all_reduce_sum(totals)
+        counts = totals[k:].numpy()
+        return np.where(counts > 0, totals[:k].numpy() / np.maximum(counts, 1), math.nan)
+
+    def _update_weights(self) -> dict:
+        """One controller step: a stratified validation batch holding every task, then update()."""
+        record = {}
+        if self.weighting.needs_val_losses:
+            val = self._task_losses(self.ctl_sampler.next_rows(), self.collate_valid)
+            self.weighting.update(val_losses=val.tolist())
+            record["controller_valid_loss"] = self._per_task(val.tolist())
+        else:
+            self.weighting.update()
+        return {**record, **self._weighting_scores(), "weights_rank_spread": self._rank_spread(self.weighting.weights)}
+
+    @staticmethod
+    def _rank_spread(weights) -> float:
+        """max over tasks of (max - min over ranks) of the weights: 0 while the replicas agree."""
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        both = all_reduce_max(torch.cat([w, -w]))
+        return float((both[: len(w)] + both[len(w):]).max())
+
+    def _initial_validation(self) -> None:
+        val = self._task_losses(shard_rows(self.valid_rows, self.dist.world_size, self.dist.rank), self.collate_valid)
+        self.reference_losses = val.tolist()
+        self.weighting.start(self.reference_losses)
+        self.metrics.log({"step": 0, "valid_loss": self._per_task(self.reference_losses), "valid_mean_ratio": 1.0})
+        self.log(f"initial validation loss: {self._fmt(self.reference_losses)}")
+
+    def _validate(self) -> dict:
+        val = self._task_losses(shard_rows(self.valid_rows, self.dist.world_size, self.dist.rank), self.collate_valid)
+        ratio = mean_loss_ratio(val, self.reference_losses)
+        if self.early.observe(self.step, ratio):
+            export_hf(self.engine, self.tokenizer, os.path.join(self.cfg.output_dir, "best"), rank=self.dist.rank)
+            if self.dist.is_main:
+                with open(os.path.join(self.cfg.output_dir, "best", "mft_best.json"), "w") as f:
+                    json.dump({"step": self.step, "valid_mean_ratio": ratio,
+                               "valid_loss": self._per_task(val.tolist())}, f, indent=1)
+        self.last_valid = {"step": self.step, "valid_loss": self._per_task(val.tolist())}
+        return {"valid_loss": self._per_task(val.tolist()),
+                "valid_loss_ratio": self._per_task((val / np.asarray(self.reference_losses)).tolist()),
+                "valid_mean_ratio": ratio, "best_step": self.early.best_step}
+
+    # ---- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"step": self.step, "tasks": self.tasks, "total_steps": self.total_steps,
+                "sampler": self.sampler.state_dict(), "ctl_sampler": self.ctl_sampler.state_dict(),
+                "weighting": self.weighting.state_dict(), "early_stopping": self.early.state_dict(),
+                "reference_losses": self.reference_losses, "last_valid": self.last_valid}
+
+    def save(self) -> str:
+        path = self.checkpoints.save(self.engine, self.step, self.state_dict(),
+                                     protect_step=self.early.best_step if self.early.best_step >= 0 else None)
+        self.log(f"checkpoint: {path}")
+        return path
+
+    def _restore(self, resume: str) -> None:
+        path = self.checkpoints.latest() if resume == "latest" else resume
+        if path is None:
+            raise FileNotFoundError(f"--resume latest: no checkpoint in {self.checkpoints.root}; "
+                                    "start without --resume or give a checkpoint folder")
+        state = self.checkpoints.load(self.engine, path)
+        if state["tasks"] != self.tasks:
+            raise ValueError(f"{path} was trained on tasks {state['tasks']}, this config has {self.tasks}")
+        self.step = state["step"]
+        self.sampler.load_state_dict(state["sampler"])
+        self.ctl_sampler.load_state_dict(state["ctl_sampler"])
+        self.weighting.load_state_dict(state["weighting"])
+        self.early.load_state_dict(state["early_stopping"])
+        self.reference_losses = state["reference_losses"]
+        self.last_valid = state["last_valid"]
+        self.log(f"resumed from {path} at step {self.step}")
+
+    # ---- reporting ----------------------------------------------------------------------------
+    def _weighting_scores(self) -> dict:
+        out = {}
+        for key, value in self.weighting.scores().items():
+            value = np.asarray(value, dtype=np.float64)
+            out[f"weighting_{key}"] = self._per_task(value.tolist()) if value.shape == (len(self.tasks),) else float(value)
+        return out
+
+    def _per_task(self, values) -> dict:
+        return dict(zip(self.tasks, (float(v) for v in values)))
+
+    @staticmethod
+    def _fmt(values) -> str:
+        return ", ".join(f"{v:.4f}" for v in values)
+
+    def _summary(self) -> dict:
+        out = self.cfg.output_dir
+        best_file = os.path.join(out, "best", "mft_best.json")
+        best = json.load(open(best_file)) if os.path.exists(best_file) else {}
+        summary = {"steps": self.step, "stopped_early": self.early.should_stop,
+                   "best_step": best.get("step"), "best_valid_mean_ratio": best.get("valid_mean_ratio"),
+                   "best_valid_loss": best.get("valid_loss"), "initial_valid_loss": self._per_task(self.reference_losses),
+                   "metrics": os.path.join(out, "metrics.jsonl"), "tensorboard": os.path.join(out, "tensorboard"),
+                   "best_model": os.path.join(out, "best"), "checkpoints": self.checkpoints.root}
+        if self.dist.is_main:
+            with open(os.path.join(out, "summary.json"), "w") as f:
+                json.dump(summary, f, indent=1)
+            lines = [f"done: {self.step} steps" + (" (early stop)" if self.early.should_stop else ""),
+                     f"best step {summary['best_step']}: mean validation-loss ratio {summary['best_valid_mean_ratio']:.4f}"
+                     if best else "no validation improvement recorded"]
+            for task in self.tasks:
+                if best:
+                    lines.append(f"  {task:>16}: valid loss {best['valid_loss'][task]:.4f} "
+                                 f"(initial {summary['initial_valid_loss'][task]:.4f})")
+            lines += [f"curves: {summary['metrics']}  (tensorboard --logdir {summary['tensorboard']})",
+                      f"best model: {summary['best_model']}"]
+            self.log("\n".join(lines))
+        return summary

@@ -1,0 +1,13 @@
+"""Task weighting: every method implements ``WeightingMethod`` and is built by name.
+
+    from mft.weighting import build_weighting
+    ctl = build_weighting("coba", num_tasks=3, history_window=40, warmup_steps=20, tau=5.0)
+    w = ctl.update(val_losses=[2.1, 3.0, 2.4])
+
+Importing this package registers the methods below; a new method is a new module with a
+``@register("name")`` class, imported here.
+"""
+from .base import WeightingMethod, available_methods, build_weighting, register
+from . import coba, static, uniform  # noqa: F401  (importing registers the methods)
+
+__all__ = ["WeightingMethod", "available_methods", "build_weighting", "register"]

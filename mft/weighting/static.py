@@ -1,0 +1,48 @@
+"""`static`: fixed task weights given in the config (normalised to sum to 1).
+
+Useful for hand-tuned mixtures and as the control in invariance tests: the weights never move.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .base import WeightingMethod, register
+
+
+@dataclasses.dataclass(frozen=True)
+class StaticParams:
+    weights: tuple[float, ...] = ()   # one non-negative number per task; () = uniform
+
+    def __post_init__(self) -> None:
+        values = tuple(self.weights)
+        object.__setattr__(self, "weights", values)
+        if any(not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 for v in values):
+            raise ValueError(f"weighting.weights must be finite non-negative numbers, got {list(values)}")
+        if values and sum(values) <= 0:
+            raise ValueError("weighting.weights must not all be 0")
+
+
+@register("static")
+class StaticWeighting(WeightingMethod):
+    Params = StaticParams
+
+    def __init__(self, num_tasks: int, **params: Any) -> None:
+        super().__init__(num_tasks, **params)
+        given = self.params.weights
+        if given:
+            if len(given) != self.num_tasks:
+                raise ValueError(f"weighting.weights has {len(given)} values for {self.num_tasks} tasks")
+            self._weights = np.asarray(given, dtype=np.float64) / sum(given)
+
+    def update(self, *, val_losses: Any = None, train_losses: Any = None) -> np.ndarray:
+        return self.weights
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self._state_header(), "weights": self._weights.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_state(state, weights=self._weights.tolist())

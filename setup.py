@@ -1,0 +1,23 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mft",
+    version="0.1.0",
+    description="Multi-task fine-tuning of LLMs with CoBa, the Convergence Balancer, on DeepSpeed",
+    python_requires=">=3.10",
+    packages=find_packages(include=["mft", "mft.*", "data_pipeline", "data_pipeline.*", "eval", "eval.*"]),
+    # torch is not pinned: clusters bring their CUDA build; the README's CPU commands pin 2.13.0
+    install_requires=[
+        "torch>=2.4",
+        "deepspeed>=0.16",
+        "transformers>=4.51",
+        "sentencepiece>=0.2",
+        "jsonlines>=4.0",
+        "tensorboard>=2.15",
+        "numpy>=1.24",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6.100"],
+    },
+)

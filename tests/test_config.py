@@ -1,0 +1,105 @@
+"""Config loading: typed sections, --set overrides, paths, and one-line fix-it errors."""
+import json
+import os
+
+import pytest
+
+from mft.config import deepspeed_dict, load_config
+from mft.config_loader import ConfigError, apply_override
+from mft.ds_config import engine_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "configs", "demo_cpu.json")
+
+
+def _write(tmp_path, raw, name="run.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(raw))
+    return str(path)
+
+
+def _minimal():
+    return {"output_dir": "out", "model": {"tiny": {"model_type": "llama"}, "tokenizer_train_vocab": 100},
+            "data": {"tasks": [{"name": "a", "train": "a.jsonl", "valid_fraction": 0.1}]}}
+
+
+def test_demo_config_loads_and_resolves_paths():
+    cfg = load_config(DEMO)
+    assert cfg.weighting.method == "coba"
+    assert [t.name for t in cfg.data.tasks] == ["copy", "addition", "reverse"]
+    for task in cfg.data.tasks:
+        assert os.path.isabs(task.train[0]) and os.path.exists(task.train[0])
+    assert os.path.exists(cfg.deepspeed)
+    assert deepspeed_dict(cfg)["zero_optimization"]["stage"] == 2
+
+
+def test_paths_relative_to_file_and_overrides_relative_to_cwd(tmp_path, monkeypatch):
+    path = _write(tmp_path, _minimal())
+    monkeypatch.chdir(ROOT)
+    cfg = load_config(path, ["output_dir=elsewhere", "training.lr=0.5", "data.tasks.0.name=b"])
+    assert cfg.data.tasks[0].train == [str(tmp_path / "a.jsonl")]   # a single file becomes a list
+    assert cfg.output_dir == os.path.join(ROOT, "elsewhere")
+    assert cfg.training.lr == 0.5 and cfg.data.tasks[0].name == "b"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("training.lrr=1", "training.lrr is not a valid key; did you mean 'training.lr'?"),
+    ("trainin.lr=1", "trainin is not a valid key; did you mean 'training'?"),
+    ("training.lr=fast", "training.lr must be a number, got a string 'fast'"),
+    ("training.micro_batch_size=1.5", "training.micro_batch_size must be an integer"),
+    ("logging.tensorboard=1", "logging.tensorboard must be true or false"),
+    ("model.dtype=fp16", "model.dtype: 'fp16' is not one of fp32, bf16"),
+    ("data.mode=packed", "data.mode"),
+    ("data.tasks.0.valid_fraction=0", "has no validation data"),
+    ("data.tasks.0.tran=x", "data.tasks[0].tran is not a valid key; did you mean 'data.tasks[0].train'?"),
+    ("training.min_lr=1", "training.min_lr must be between 0 and training.lr"),
+    ("weighting.update_interval=0", "weighting.update_interval must be >= 1"),
+])
+def test_mistakes_name_the_key(tmp_path, override, message):
+    path = _write(tmp_path, _minimal())
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override])
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_required_and_exclusive_model_source(tmp_path):
+    raw = _minimal()
+    del raw["output_dir"]
+    with pytest.raises(ConfigError, match="output_dir is required"):
+        load_config(_write(tmp_path, raw))
+    raw = _minimal()
+    raw["model"]["path"] = "some/folder"
+    with pytest.raises(ConfigError, match="exactly one of model.path"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_bad_json_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"output_dir": "x",\n  // comment\n}')
+    with pytest.raises(ConfigError, match=r"bad.json:2: invalid JSON"):
+        load_config(str(bad))
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(str(tmp_path / "nope.json"))
+
+
+def test_override_syntax():
+    raw = {"a": {"b": [1, 2]}}
+    apply_override(raw, "a.b.1=[3, 4]")
+    apply_override(raw, "a.c=text with spaces")
+    assert raw == {"a": {"b": [1, [3, 4]], "c": "text with spaces"}}
+    with pytest.raises(ConfigError, match="must look like"):
+        apply_override(raw, "a.b")
+    with pytest.raises(ConfigError, match="index below 2"):
+        apply_override(raw, "a.b.5=1")
+
+
+def test_deepspeed_json_may_not_contradict_the_mft_config(tmp_path):
+    cfg = load_config(_write(tmp_path, {**_minimal(), "deepspeed": {"zero_optimization": {"stage": 3},
+                                                                   "gradient_clipping": 5.0}}))
+    with pytest.raises(ConfigError, match="deepspeed.gradient_clipping = 5.0 conflicts.*training.grad_clip"):
+        engine_config(deepspeed_dict(cfg), cfg, world_size=2)
+    cfg.deepspeed = {"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": "auto"}
+    merged = engine_config(deepspeed_dict(cfg), cfg, world_size=2)
+    assert merged["train_batch_size"] == cfg.training.micro_batch_size * cfg.training.grad_accum * 2
+    assert merged["gradient_clipping"] == cfg.training.grad_clip and merged["bf16"]["enabled"] is False

@@ -1,0 +1,40 @@
+"""The shipped demo data is what the generator makes, with the properties the demo relies on."""
+import filecmp
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "launch"))
+
+import make_demo_data  # noqa: E402
+
+SHIPPED = os.path.join(ROOT, "configs", "demo_data")
+
+
+def test_generator_reproduces_the_shipped_files(tmp_path):
+    make_demo_data.generate(str(tmp_path), seed=0)
+    names = sorted(os.listdir(tmp_path))
+    assert names == sorted(os.listdir(SHIPPED))
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path, SHIPPED, names, shallow=False)
+    assert not mismatch and not errors
+
+
+def test_task_sizes_differ_tenfold_and_splits_are_disjoint():
+    sizes = {}
+    for task in make_demo_data.MAKERS:
+        splits = {}
+        for split in ("train", "valid", "test"):
+            with open(os.path.join(SHIPPED, f"{task}.{split}.jsonl")) as f:
+                splits[split] = {line.strip() for line in f}
+        assert not (splits["train"] & splits["valid"]) and not (splits["train"] & splits["test"])
+        sizes[task] = len(splits["train"])
+    assert max(sizes.values()) >= 10 * min(sizes.values())
+
+
+def test_addition_answers_are_correct():
+    with open(os.path.join(SHIPPED, "addition.train.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            a, b = r["prompt"].rstrip("=").split("+")
+            assert int(a) + int(b) == int(r["completion"])

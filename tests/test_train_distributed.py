@@ -1,0 +1,131 @@
+"""End-to-end training through the launcher users run: 2 CPU ranks over gloo.
+
+Each run is small (a few steps of the demo's tiny model); together they cost a few minutes,
+most of it DeepSpeed start-up.
+"""
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from launch_helpers import final_params, read_metrics, run_train
+
+pytestmark = pytest.mark.distributed
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+def _base(out, cache):
+    return [f"output_dir={out}", f"data.cache_dir={cache}", "logging.progress_bar=false", "logging.interval=1"]
+
+
+@pytest.mark.parametrize("weighting", [
+    ["weighting.method=uniform"],
+    ["weighting.method=static", 'weighting.params={"weights": [0.6, 0.3, 0.1]}'],
+], ids=["uniform", "static"])
+def test_one_process_equals_two_ranks_with_accumulation(tmp_path, cache_dir, weighting):
+    """Same data and seed: 1 process x micro-batch 4 and 2 ranks x micro-batch 1 x accumulation 2
+    see the same global batch; exact per-task averaging makes the parameters agree."""
+    common = weighting + ["training.max_steps=3", "validation.interval=1000", "checkpoint.interval=0",
+                          "data.mode=padding", "data.seq_length=64"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_train(_base(one, cache_dir) + common + ["training.micro_batch_size=4", "training.grad_accum=1"], ranks=1)
+    run_train(_base(two, cache_dir) + common + ["training.micro_batch_size=1", "training.grad_accum=2"], ranks=2)
+    p1, p2 = final_params(str(one)), final_params(str(two))
+    assert p1.keys() == p2.keys()
+    m1, m2 = read_metrics(str(one)), read_metrics(str(two))
+    train1 = [r for r in m1 if "loss" in r]
+    train2 = [r for r in m2 if "loss" in r]
+    assert [r["step"] for r in train1] == [1, 2, 3]
+    for a, b in zip(train1, train2):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+        assert a["weights"] == pytest.approx(b["weights"], abs=1e-12)
+    assert train1[0]["loss"] != pytest.approx(train1[-1]["loss"], abs=1e-4)  # training moved the model
+    worst = max((p1[k].float() - p2[k].float()).abs().max().item() for k in p1)
+    assert worst < 1e-5, f"parameters differ by {worst}"
+
+
+def _check_replicated_weights(metrics, tasks):
+    updates = [r for r in metrics if "weights_rank_spread" in r]
+    assert updates, "no controller updates logged"
+    assert all(r["weights_rank_spread"] == 0.0 for r in updates)
+    for r in metrics:
+        if "weights" in r:
+            assert set(r["weights"]) == set(tasks)
+            assert sum(r["weights"].values()) == pytest.approx(1.0)
+
+
+def test_demo_run_zero2_coba(tmp_path, cache_dir):
+    """The demo config itself on 2 ranks (shortened): metrics, TensorBoard, best/ and a summary."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "demo"
+    proc = run_train(_base(out, cache_dir) + ["training.max_steps=60", "validation.interval=20"], ranks=2)
+    metrics = read_metrics(str(out))
+    tasks = ["copy", "addition", "reverse"]
+    _check_replicated_weights(metrics, tasks)
+    steps = [r["step"] for r in metrics if "loss" in r]
+    assert steps == list(range(1, 61))
+    valid = [r for r in metrics if "valid_loss" in r]
+    assert [r["step"] for r in valid] == [0, 20, 40, 60]
+    # CoBa moves the weights away from uniform after its warm-up
+    last = metrics[-1]
+    assert max(last["weights"].values()) - min(last["weights"].values()) > 1e-3
+    assert {"weighting_rcs", "weighting_acs", "weighting_df"} <= set(last)
+    assert valid[-1]["valid_mean_ratio"] < 1.0  # it learned something
+    assert os.listdir(out / "tensorboard")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best_step"] in (20, 40, 60)
+    assert "best step" in proc.stdout and "best model" in proc.stdout
+    model = AutoModelForCausalLM.from_pretrained(out / "best")
+    tok = AutoTokenizer.from_pretrained(out / "best")
+    ids = tok("copy abc", return_tensors="pt").input_ids
+    assert model(ids).logits.shape[-1] == model.config.vocab_size
+
+
+def test_zero3_run_replicates_weights_and_exports_best(tmp_path, cache_dir):
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "z3"
+    run_train(_base(out, cache_dir) + ["deepspeed=configs/deepspeed/zero3.json", "training.max_steps=12",
+                                       "validation.interval=6", 'weighting.params={"history_window": 4, "warmup_steps": 2}'],
+              ranks=2)
+    metrics = read_metrics(str(out))
+    _check_replicated_weights(metrics, ["copy", "addition", "reverse"])
+    assert (out / "best" / "config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(out / "best")
+    params = final_params(str(out))
+    best_step = json.loads((out / "best" / "mft_best.json").read_text())["step"]
+    if best_step == 12:  # the exported weights are the gathered ZeRO-3 shards of the final model
+        for name, value in model.state_dict().items():
+            if name in params:
+                assert torch.allclose(value, params[name].float(), atol=1e-6), name
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir):
+    """Stop after the checkpoint at step 4 (simulated by deleting what came after), resume, and
+    compare metrics, weights and parameters with the run that never stopped."""
+    full = tmp_path / "full"
+    common = ["training.max_steps=8", "checkpoint.interval=4", "checkpoint.keep_last=3", "validation.interval=3",
+              'weighting.params={"history_window": 4, "warmup_steps": 2}']
+    run_train(_base(full, cache_dir) + common, ranks=2)
+    part = tmp_path / "part"
+    shutil.copytree(full, part)
+    shutil.rmtree(part / "checkpoints" / "step_000008")
+    shutil.rmtree(part / "best")
+    (part / "checkpoints" / "latest").write_text("step_000004")
+    run_train(_base(part, cache_dir) + common, ranks=2, resume="latest")
+    a, b = read_metrics(str(full)), read_metrics(str(part))
+    drop = ("tokens_per_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in a] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in b]
+    pa, pb = final_params(str(full)), final_params(str(part))
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    state_a = json.loads((full / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
+    state_b = json.loads((part / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
+    assert state_a["weighting"] == state_b["weighting"]

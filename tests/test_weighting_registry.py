@@ -1,0 +1,164 @@
+"""The weighting protocol, the registry, parameter validation and the uniform method."""
+import json
+
+import numpy as np
+import pytest
+
+from mft.weighting import WeightingMethod, available_methods, build_weighting, register
+from mft.weighting import base
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """A copy of the registry, so test registrations do not leak into other tests."""
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+
+
+def test_builtin_methods_registered():
+    assert {"uniform", "coba"} <= set(available_methods())
+    assert available_methods() == sorted(available_methods())
+
+
+def test_needs_flags():
+    uniform = build_weighting("uniform", num_tasks=2)
+    coba = build_weighting("coba", num_tasks=2, history_window=4, warmup_steps=1)
+    assert (uniform.needs_val_losses, uniform.needs_train_losses, uniform.needs_grads) == (False, False, False)
+    assert (coba.needs_val_losses, coba.needs_train_losses, coba.needs_grads) == (True, False, False)
+    assert isinstance(coba, WeightingMethod)
+
+
+def test_unknown_method_names_available_and_closest():
+    with pytest.raises(ValueError) as err:
+        build_weighting("cobba", num_tasks=3)
+    msg = str(err.value)
+    assert "unknown weighting method 'cobba'" in msg and "did you mean 'coba'?" in msg
+    assert "coba" in msg and "uniform" in msg  # the available methods
+    with pytest.raises(ValueError, match="available: .*uniform"):
+        build_weighting("zzz", num_tasks=3)
+
+
+def test_method_names_are_case_insensitive():
+    assert build_weighting("CoBa", num_tasks=2, history_window=4, warmup_steps=0).name == "coba"
+
+
+def test_unknown_parameter_names_method_closest_and_valid():
+    with pytest.raises(ValueError) as err:
+        build_weighting("coba", num_tasks=3, histroy_window=40, warmup_steps=20)
+    msg = str(err.value)
+    assert "coba has no parameter 'histroy_window'; did you mean 'history_window'?" in msg
+    for name in ("variant", "history_window", "warmup_steps", "tau", "num_valid_batches"):
+        assert name in msg
+    with pytest.raises(ValueError, match="uniform has no parameter 'tau'"):
+        build_weighting("uniform", num_tasks=3, tau=5.0)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(tau=-1), "weighting.tau must be > 0, got -1"),
+    (dict(tau=0.0), "weighting.tau must be > 0, got 0.0"),
+    (dict(tau=float("nan")), "weighting.tau must be a finite number > 0"),
+    (dict(tau=True), "weighting.tau must be a finite number > 0"),
+    (dict(history_window=1), "weighting.history_window must be an integer >= 2 or 'auto', got 1"),
+    (dict(history_window=2.5), "weighting.history_window must be an integer >= 2 or 'auto', got 2.5"),
+    (dict(warmup_steps=-1), "weighting.warmup_steps must be an integer >= 0 or 'auto', got -1"),
+    (dict(variant="Paper"), "weighting.variant must be one of 'paper', 'mftcoder', got 'Paper'"),
+    (dict(num_valid_batches=0), "weighting.num_valid_batches must be an integer >= 1 or None, got 0"),
+])
+def test_invalid_values_name_parameter_method_and_valid_parameters(params, message):
+    full = {"history_window": 10, "warmup_steps": 2, **params}
+    with pytest.raises(ValueError) as err:
+        build_weighting("coba", num_tasks=3, **full)
+    assert message in str(err.value)
+    assert "coba parameters: variant, history_window, warmup_steps, tau, num_valid_batches" in str(err.value)
+
+
+def test_auto_needs_num_valid_batches():
+    with pytest.raises(ValueError) as err:
+        build_weighting("coba", num_tasks=3)  # both default to "auto"
+    assert "weighting.history_window is 'auto'" in str(err.value)
+    assert "num_valid_batches" in str(err.value)
+    with pytest.raises(ValueError, match="weighting.warmup_steps is 'auto'"):
+        build_weighting("coba", num_tasks=3, history_window=10)
+
+
+def test_auto_resolves_to_paper_defaults():
+    ctl = build_weighting("coba", num_tasks=3, num_valid_batches=7)
+    assert (ctl.history_window, ctl.warmup_steps, ctl.tau, ctl.variant) == (14, 7, 5.0, "paper")
+    ctl = build_weighting("coba", num_tasks=3, history_window=40, num_valid_batches=3)
+    assert (ctl.history_window, ctl.warmup_steps) == (40, 3)
+
+
+def test_run_context_parameter_is_accepted_by_every_method():
+    # the trainer passes num_valid_batches to whatever method the config names
+    assert build_weighting("uniform", num_tasks=2, num_valid_batches=5).weights.tolist() == [0.5, 0.5]
+
+
+def test_num_tasks_validated():
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="num_tasks must be a positive integer"):
+            build_weighting("uniform", num_tasks=bad)
+
+
+def test_uniform_method():
+    ctl = build_weighting("uniform", num_tasks=4)
+    for _ in range(3):
+        w = ctl.update()
+        assert isinstance(w, np.ndarray) and w.dtype == np.float64
+        np.testing.assert_array_equal(w, [0.25] * 4)
+    assert ctl.update(val_losses=[1.0, 2.0, 3.0, 4.0]).tolist() == [0.25] * 4
+    ctl.start([1.0, 2.0, 3.0, 4.0])  # default no-op
+    assert ctl.scores() == {}
+    state = json.loads(json.dumps(ctl.state_dict()))
+    other = build_weighting("uniform", num_tasks=4)
+    other.load_state_dict(state)
+    with pytest.raises(ValueError, match="num_tasks=4"):
+        build_weighting("uniform", num_tasks=3).load_state_dict(state)
+
+
+def test_weights_property_is_a_copy():
+    ctl = build_weighting("uniform", num_tasks=2)
+    ctl.weights[0] = 7.0
+    assert ctl.weights.tolist() == [0.5, 0.5]
+
+
+def test_register_a_new_method(scratch_registry):
+    @register("constant_first")
+    class ConstantFirst(WeightingMethod):
+        needs_train_losses = True
+
+        def update(self, *, val_losses=None, train_losses=None):
+            self._loss_vector(train_losses, "train_losses")
+            self._weights = np.eye(self.num_tasks)[0]
+            return self.weights
+
+        def state_dict(self):
+            return self._state_header()
+
+        def load_state_dict(self, state):
+            self._check_state(state)
+
+    assert "constant_first" in available_methods()
+    ctl = build_weighting("constant_first", num_tasks=3)
+    assert ctl.update(train_losses=[1.0, 1.0, 1.0]).tolist() == [1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="needs train_losses="):
+        ctl.update()
+    with pytest.raises(ValueError, match="has no parameter 'tau'"):
+        build_weighting("constant_first", num_tasks=3, tau=1.0)
+
+
+def test_register_refuses_clashes_and_non_methods(scratch_registry):
+    with pytest.raises(ValueError, match="already registered"):
+        @register("uniform")
+        class Other(WeightingMethod):
+            def update(self, *, val_losses=None, train_losses=None):
+                return self.weights
+
+            def state_dict(self):
+                return {}
+
+            def load_state_dict(self, state):
+                pass
+    with pytest.raises(TypeError, match="WeightingMethod subclass"):
+        register("plain")(object)
+    with pytest.raises(ValueError, match="lower-case identifiers"):
+        register("Bad-Name")
+    assert "plain" not in available_methods()
