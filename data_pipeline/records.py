@@ -42,6 +42,9 @@ class BadRecord(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self):  # travels between pool processes; the default would lose `reason`
+        return BadRecord, (self.reason, self.detail)
+
 
 def read_jsonl(path: str) -> Iterator[tuple[int, object]]:
     """Yield (line number, parsed JSON value or BadRecord) for every non-blank line of `path`.
@@ -62,7 +65,7 @@ def read_jsonl(path: str) -> Iterator[tuple[int, object]]:
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.rstrip(b"\r\n").decode("utf-8")
             except UnicodeDecodeError as err:
                 yield line_no, BadRecord(
                     "invalid_utf8", f"line is not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -19,6 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
+    # DeepSpeed's ZeRO collectives call deprecated torch APIs every step; the warnings say nothing to users
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.distributed")
     args = parse_args(argv)
     from data_pipeline import DataError
     from .config import load_config

@@ -44,7 +44,7 @@ class MetricsLog:
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        self._file.write(json.dumps(record, allow_nan=True) + "\n")
+        self._file.write(json.dumps(_finite_or_null(record), allow_nan=False) + "\n")
         self._file.flush()
         if self._writer is not None:
             step = record["step"]
@@ -66,3 +66,12 @@ class MetricsLog:
             self._file.close()
             if self._writer is not None:
                 self._writer.close()
+
+
+def _finite_or_null(value: Any) -> Any:
+    """NaN and infinity (a task absent from a step) become null: strict JSON for any reader."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -333,6 +333,23 @@ def test_state_dict_round_trip_is_bitwise(variant):
     assert a.state_dict() == b.state_dict() and a.scores() == b.scores()
 
 
+def test_state_round_trip_before_the_first_update():
+    a = coba(2, history_window=3, warmup_steps=0, variant="mftcoder")
+    a.start([1.0, 1.0])
+    b = coba(2, history_window=3, warmup_steps=0, variant="mftcoder")
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    for losses in LOSSES:
+        assert a.update(val_losses=losses).tobytes() == b.update(val_losses=losses).tobytes()
+    # ratios to start() = 1: task 1's last three are 1.8, 1.6, 1.5 -> slope (1.5 - 1.8) / 2
+    np.testing.assert_allclose(b.scores()["slopes"][0], -0.15, rtol=1e-12)
+
+
+def test_start_checks_the_shape_in_both_variants():
+    for variant in ("paper", "mftcoder"):
+        with pytest.raises(ValueError, match="2 tasks, got shape \\(3,\\)"):
+            coba(2, history_window=3, warmup_steps=0, variant=variant).start([1.0, 2.0, 3.0])
+
+
 def test_load_state_dict_refuses_another_configuration():
     a = coba(3, history_window=8, warmup_steps=5)
     a.update(val_losses=[1.0, 2.0, 3.0])

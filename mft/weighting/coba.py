@@ -1,23 +1,17 @@
 """CoBa, the Convergence Balancer (Gong et al., arXiv 2410.06741): the controller that keeps the
 loss-ratio and slope histories and calls the equations in ``coba_math``.
 
-Two variants, side by side (docs/DESIGN.md, "CoBa, exactly"):
+Two variants, side by side (docs/DESIGN.md, "CoBa, exactly"); "paper" is the default:
 
-==========================  =====================================  ======================================
-                            ``variant="paper"`` (default)          ``variant="mftcoder"`` (authors' code)
-==========================  =====================================  ======================================
-ratio denominators l_i(0)   losses of the first ``update``         losses given to ``start()`` (a full
-                                                                   validation pass); the first update's
-                                                                   losses if ``start`` was never called
-uniform weights while       t <= W                                 c < W (computed from c = W on)
-DF input, per step          max_i alpha_i(s), from s = W+1         slope of the max-over-tasks ratio
-                                                                   curve, from c = W
-DF                          min(n * softmax(...)[t], 1)            n * softmax(...)[c], unclipped (> 1
-                                                                   possible)
-ACS window                  last min(N, t+1) slopes                last min(c-W+1, N-W+1) slopes
-final weights               DF*RCS + (1-DF)*ACS                    softmax(K*(DF*RCS + (1-DF)*ACS)), then
-                                                                   0.9 w + 0.1/K if any w < 1/(10K)
-==========================  =====================================  ======================================
+- ratio denominators l_i(0): paper, the first ``update``'s losses; mftcoder, the losses given to
+  ``start()`` (a full validation pass before training), or the first update's if it was not called.
+- warm-up: paper, uniform weights for t <= W; mftcoder, uniform for c < W, computed from c = W.
+- DF input per step: paper, max_i alpha_i(s) for s = W+1..t; mftcoder, the slope of the
+  max-over-tasks ratio curve for steps W..c (no window on this history in either variant).
+- DF: paper, min(n * softmax(...)[t], 1); mftcoder, n * softmax(...)[c], unclipped (can exceed 1).
+- ACS window: paper, the last min(N, t+1) slopes; mftcoder, the last min(c-W+1, N-W+1).
+- final weights: paper, DF*RCS + (1-DF)*ACS; mftcoder, softmax(K * (DF*RCS + (1-DF)*ACS)), then
+  0.9 w + 0.1/K for every task if any w < 1/(10K).
 
 Both: r_i(t) = l_i(t) / l_i(0); alpha_i(t) = OLS slope of r_i over the last min(N, t+1) steps
 (0 at t = 0); RCS as in the paper; zero denominators give uniform RCS, a 0 logit in ACS, DF = 1.
@@ -56,17 +50,17 @@ class CoBaParams:
     """CoBa's hyper-parameters; the paper's defaults are N = 2M, W = M, tau = 5 with M the number
     of validation batches, which is what ``"auto"`` means."""
 
-    variant: str = "paper"                 # "paper" (DESIGN.md's reading) or "mftcoder" (authors' code)
-    history_window: int | str = "auto"     # N: steps in each slope fit and in the ACS window; "auto" = 2M
-    warmup_steps: int | str = "auto"       # W: uniform weights while t <= W ("mftcoder": c < W); "auto" = M
-    tau: float = 5.0                       # DF temperature: larger = DF reacts more sharply to a rising slope
-    num_valid_batches: int | None = None   # M, needed only by "auto"; the trainer passes it
+    variant: str = "paper"                # "paper" (DESIGN.md's reading) or "mftcoder" (authors' code)
+    history_window: int | str = "auto"    # N: steps per slope fit and in the ACS window; "auto" = 2M
+    warmup_steps: int | str = "auto"      # W: uniform while t <= W ("mftcoder": c < W); "auto" = M
+    tau: float = 5.0                      # DF temperature: larger = sharper reaction to a rising slope
+    num_valid_batches: int | None = None  # M, needed only by "auto"; the trainer passes it
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"weighting.variant must be one of {', '.join(map(repr, VARIANTS))}, "
                              f"got {self.variant!r}")
-        if not (isinstance(self.tau, Real) and not isinstance(self.tau, bool)) or not math.isfinite(self.tau):
+        if isinstance(self.tau, bool) or not isinstance(self.tau, Real) or not math.isfinite(self.tau):
             raise ValueError(f"weighting.tau must be a finite number > 0, got {self.tau!r}")
         if self.tau <= 0:
             raise ValueError(f"weighting.tau must be > 0, got {self.tau!r}")
@@ -132,14 +126,17 @@ class CoBa(WeightingMethod):
         return self._t
 
     def start(self, val_losses: Any = None) -> None:
-        """"mftcoder": keep the losses of the full validation pass before training as the ratio
-        denominators. "paper": no-op, the paper's l_i(0) is the first update's losses."""
-        if self.variant != "mftcoder" or val_losses is None:
+        """Variant "mftcoder": keep the losses of the full validation pass before training as the
+        ratio denominators. Variant "paper": only checks the shape; its l_i(0) is the first
+        update's losses."""
+        if val_losses is None:
+            return
+        losses = self._loss_vector(val_losses, "val_losses")  # a wiring mistake fails either way
+        if self.variant != "mftcoder":
             return
         if self._t > 0:
             raise RuntimeError("coba: start() must be called before the first update(); "
                                f"{self._t} updates have been made")
-        losses = self._loss_vector(val_losses, "val_losses")
         if not np.isfinite(losses).all() or (losses <= 0).any():
             raise ValueError(f"coba: start() needs finite validation losses > 0 (they become the "
                              f"ratio denominators), got {losses.tolist()}")
@@ -195,6 +192,9 @@ class CoBa(WeightingMethod):
 
     def _first_denominators(self, losses: np.ndarray) -> np.ndarray:
         use_start = self.variant == "mftcoder" and self._start_losses is not None
+        if self.variant == "mftcoder" and not use_start:
+            logger.warning("coba (mftcoder): start() was not called before the first update; the "
+                           "first update's losses become the ratio denominators")
         denominators = self._start_losses if use_start else losses
         bad = np.flatnonzero(denominators <= 0)
         if bad.size:

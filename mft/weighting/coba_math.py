@@ -1,11 +1,13 @@
 """CoBa's equations as pure functions over NumPy arrays (float64).
 
 Source: Gong et al., "CoBa: Convergence Balancer for Multitask Finetuning of Large Language
-Models", arXiv 2410.06741 (EMNLP 2024), Section 3 and Algorithm 1; equations are cited by the
-section that defines them (3.1 RCS, 3.2 ACS, 3.3 DF and the final weights). Where the paper can be
-read two ways, the reading fixed in docs/DESIGN.md ("CoBa, exactly") is the one implemented and
-each function says which. The ``*_mftcoder`` functions reproduce the authors' released code
-(codefuse-ai/MFTCoder at 8ba13f4, ``utils/loss_utils.py``, ``CoBaStatus.compute_per_task_weight``).
+Models", arXiv 2410.06741 (EMNLP 2024), Section 3 and Algorithm 1. Each function names the
+definition it implements (Relative Convergence Score, Absolute Convergence Score, Divergence
+Factor, final weights); equation numbers are not cited because the paper's text was not at hand
+when this was written. Where the paper can be read two ways, the reading fixed in docs/DESIGN.md
+("CoBa, exactly") is the one implemented and each function says which. The ``*_mftcoder``
+functions reproduce the authors' released code (codefuse-ai/MFTCoder at 8ba13f4,
+``utils/loss_utils.py``, ``CoBaStatus.compute_per_task_weight``).
 
 Notation: K tasks, r_i(t) the validation-loss ratio of task i at controller step t, alpha_i(t) the
 slope of r_i fitted over the last N steps, W the warm-up, tau the temperature.
@@ -70,7 +72,9 @@ def max_ratio_curve_slope(ratio_window: ArrayLike) -> float:
 
 
 def relative_convergence_scores(slopes: ArrayLike) -> np.ndarray:
-    """RCS (paper Section 3.1): RCS_i(t) = softmax_i( K * alpha_i(t) / sum_j |alpha_j(t)| ).
+    """RCS (paper Sec. 3, "Relative Convergence Score"):
+
+        RCS_i(t) = softmax_i( K * alpha_i(t) / sum_j |alpha_j(t)| )
 
     A task converging more slowly than the others (larger slope) gets more weight. Uniform when
     every slope is 0 (the sum is 0; DESIGN.md). The division comes first, so |.| <= 1 before
@@ -85,13 +89,15 @@ def relative_convergence_scores(slopes: ArrayLike) -> np.ndarray:
 
 
 def absolute_convergence_scores(slope_window: ArrayLike) -> np.ndarray:
-    """ACS (paper Section 3.2): ACS_i(t) = softmax_i( -n * alpha_i(t) / sum_s |alpha_i(s)| ).
+    """ACS (paper Sec. 3, "Absolute Convergence Score"):
+
+        ACS_i(t) = softmax_i( -n * alpha_i(t) / sum_s |alpha_i(s)| )
 
     ``slope_window`` is (K, n) with columns alpha(s) for the n steps of the window, the last column
     being the current step t. For the paper variant the window is s = max(0, t-N+1)..t, so
     n = min(N, t+1); for the mftcoder variant see ``mftcoder_acs_window``. A task whose
-    denominator is 0 contributes 0 inside the softmax (DESIGN.md). A task whose loss rises
-    (positive slope) gets less weight, however the other tasks do.
+    denominator is 0 contributes 0 inside the softmax (DESIGN.md). A task whose own loss rises
+    (positive current slope) gets a negative logit, whatever the other tasks do.
     """
     h = np.asarray(slope_window, dtype=np.float64)
     k, n = h.shape
@@ -130,7 +136,7 @@ def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None)
 
 def divergence_factor_paper(alpha_max_history: ArrayLike, tau: float,
                             abs_sum: float | None = None) -> float:
-    """DF (paper Section 3.3), as DESIGN.md reads it:
+    """DF (paper Sec. 3, "Divergence Factor"), as DESIGN.md reads it:
 
         DF(t) = min( n * softmax_s( -tau * n * alpha_max(s) / sum_u |alpha_max(u)| )[s = t], 1 )
 
@@ -164,7 +170,7 @@ def mftcoder_acs_window(c: int, history_window: int, warmup_steps: int) -> int:
 
 
 def combine_paper(df: float, rcs: ArrayLike, acs: ArrayLike) -> np.ndarray:
-    """Final weights after warm-up (paper Section 3.3 / Algorithm 1):
+    """Final weights after warm-up (paper Sec. 3 and Algorithm 1):
     w(t) = DF(t) * RCS(t) + (1 - DF(t)) * ACS(t). With DF in [0, 1] this is a convex mix of two
     distributions, hence non-negative and summing to 1. (Uniform 1/K for t <= W is the caller's.)"""
     return df * np.asarray(rcs, dtype=np.float64) + (1.0 - df) * np.asarray(acs, dtype=np.float64)

@@ -1,0 +1,83 @@
+"""A user's mistake ends in one line naming the file and line (or key) and the fix, exit code 2."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from launch_helpers import ROOT, TRAIN
+
+
+def _config(tmp_path, task_lines, **data):
+    task = tmp_path / "task.jsonl"
+    task.write_text("".join(line + "\n" for line in task_lines))
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}) + "\n" for i in range(20)))
+    cfg = {"output_dir": str(tmp_path / "out"),
+           "model": {"tiny": {"model_type": "llama", "hidden_size": 16, "intermediate_size": 32,
+                              "num_hidden_layers": 1, "num_attention_heads": 2},
+                     "tokenizer_train_vocab": 300},
+           "data": {"tasks": [{"name": "good", "train": str(good), "valid_fraction": 0.2},
+                              {"name": "bad", "train": str(task), "valid_fraction": 0.2}],
+                    "seq_length": 32, **data},
+           "deepspeed": {"zero_optimization": {"stage": 0}},
+           "training": {"max_steps": 1, "micro_batch_size": 2},
+           "weighting": {"method": "uniform"}, "logging": {"progress_bar": False, "tensorboard": False}}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(cfg))
+    return str(path), str(task)
+
+
+def _run(config, *extra):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, TRAIN, "--config", config, *extra], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _error_line(proc):
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("mft: error:")]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def _records(n=10):
+    return [json.dumps({"prompt": f"p{i}", "completion": f"c{i}"}) for i in range(n)]
+
+
+@pytest.mark.parametrize("bad_line, expected", [
+    ('{"prompt": "x", "completion": ', "invalid JSON"),
+    ('{"prompt": "x", "completion": 5}', "completion"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}', "no answer turn"),
+    (json.dumps({"prompt": "x " * 100, "completion": "y"}), "seq_length"),
+])
+def test_bad_record_names_file_and_line(tmp_path, bad_line, expected):
+    config, task = _config(tmp_path, _records(3) + [bad_line] + _records(3))
+    line = _error_line(_run(config))
+    assert f"{task}:4" in line and expected in line
+    assert "on_bad_record" in line or "seq_length" in line  # the fix
+
+
+def test_skip_mode_counts_and_reports(tmp_path):
+    config, task = _config(tmp_path, _records(8) + ["not json", '{"prompt": 1}'], on_bad_record="skip")
+    proc = _run(config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "skipped 2" in (proc.stdout + proc.stderr)
+
+
+def test_empty_task_file(tmp_path):
+    config, task = _config(tmp_path, [])
+    line = _error_line(_run(config))
+    assert task in line and "empty" in line
+
+
+def test_unknown_key_and_missing_paths(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    assert "training.lrr is not a valid key; did you mean 'training.lr'?" in _error_line(_run(config, "--set", "training.lrr=1"))
+    line = _error_line(_run(config, "--set", "data.tasks.0.train=missing.jsonl"))
+    assert "missing.jsonl" in line and "not found" in line
+    line = _error_line(_run(config, "--set", "model.tokenizer=nowhere", "--set", "model.tokenizer_train_vocab=0"))
+    assert "nowhere" in line
+    assert "no checkpoint" in _error_line(_run(config, "--resume"))
