@@ -164,9 +164,15 @@ class Trainer:
             "task_loss": self._per_task(task_loss.tolist()),
             "weights": self._per_task(used.tolist()),
             "lr": lr,
+            "grad_norm": self._grad_norm(),
             "tokens_per_s": float(counts[k]) / seconds,
             "epoch": self.sampler.epoch,
         }
+
+    def _grad_norm(self) -> float | None:
+        """The global gradient norm of the last optimizer step (before clipping), when DeepSpeed has it."""
+        norm = self.engine.get_global_grad_norm()
+        return None if norm is None else float(norm)
 
     def _token_losses(self, batch: dict) -> torch.Tensor:
         dev = self.dist.device
