@@ -72,18 +72,34 @@ def build_datasets(
     _check_files_exist(cfg)
     task_names = [task.name for task in cfg.tasks]
     root = cache_dir or cfg.cache_dir or None
+    key = cache.cache_key(cfg, tokenizer) if root else ""
+    data = _load_cached(root, key, task_names) if root else None
+    if data is None:
+        train, valid, stats = _tokenize_tasks(cfg, tokenizer, num_workers)
+        path = None
+        if root:
+            path = str(cache.write_entry(root, key, train, valid, {"task_names": task_names, "stats": stats}))
+            written = cache.load_entry(root, key)
+            assert written is not None, f"cache entry {path} vanished right after it was written"
+            train, valid = written[0], written[1]  # memory-mapped, exactly as a later cache hit
+        data = MultiTaskData(task_names, train, valid, stats, from_cache=False, cache_path=path)
+    _log_summary(data, log)
+    return data
 
-    key = cache.cache_key(cfg, tokenizer) if root else None
-    if root and key:
-        hit = cache.load_entry(root, key)
-        if hit is not None:
-            train, valid, meta = hit
-            if meta["task_names"] != task_names:
-                raise DataError(f"{os.path.join(root, key)}: cache entry lists other tasks; delete it")
-            data = MultiTaskData(task_names, train, valid, meta["stats"], True, os.path.join(root, key))
-            _log_summary(data, log)
-            return data
 
+def _load_cached(root: str, key: str, task_names: list[str]) -> MultiTaskData | None:
+    hit = cache.load_entry(root, key)
+    if hit is None:
+        return None
+    train, valid, meta = hit
+    path = os.path.join(root, key)
+    if meta["task_names"] != task_names:
+        raise DataError(f"{path}: cache entry lists tasks {meta['task_names']}, not {task_names}; delete it")
+    return MultiTaskData(task_names, train, valid, meta["stats"], from_cache=True, cache_path=path)
+
+
+def _tokenize_tasks(cfg: DataConfig, tokenizer: Any, num_workers: int) -> tuple[TokenizedSplit, TokenizedSplit, dict]:
+    """Read and encode every task: (train split, valid split, stats)."""
     encoder = Encoder(tokenizer, cfg.chat_template)
     train_parts: list[list[Sample]] = []
     valid_parts: list[list[Sample]] = []
@@ -93,19 +109,10 @@ def build_datasets(
             train_samples, valid_samples, stats[task.name] = _build_task(cfg, index, task, chunk_encoder)
             train_parts.append(train_samples)
             valid_parts.append(valid_samples)
-
     train = _to_split(train_parts)
     valid = _to_split(valid_parts)
-    _add_token_stats(stats, task_names, train, valid)
-    path = None
-    if root and key:
-        path = str(cache.write_entry(root, key, train, valid, {"task_names": task_names, "stats": stats}))
-        loaded = cache.load_entry(root, key)
-        assert loaded is not None
-        train, valid, _ = loaded
-    data = MultiTaskData(task_names, train, valid, stats, False, path)
-    _log_summary(data, log)
-    return data
+    _add_token_stats(stats, [task.name for task in cfg.tasks], train, valid)
+    return train, valid, stats
 
 
 def _check_files_exist(cfg: DataConfig) -> None:
@@ -178,11 +185,12 @@ def _read_file(cfg: DataConfig, path: str, key: str, chunk_encoder: ChunkEncoder
             result.samples.append(outcome)
 
     if result.records == 0:
-        raise DataError(f"{path}: file has no records; add JSONL records or remove it from {key}")
+        raise DataError(f"{path}: file is empty (no records); add JSONL records or remove it from {key}")
     if not result.samples:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items()))
         raise DataError(
-            f"{path}: all {result.records} records were skipped ({reasons}); fix the records or remove it from {key}"
+            f"{path}: no usable records, all {result.records} were skipped ({reasons}); "
+            f"fix the records or remove the file from {key}"
         )
     return result
 

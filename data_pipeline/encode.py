@@ -90,7 +90,9 @@ class Encoder:
         except Exception as err:  # jinja's raise_exception and template bugs alike
             raise BadRecord("template_error", f"the tokenizer's chat template rejected the record ({err})") from None
         if not isinstance(text, str):
-            raise DataError("apply_chat_template(tokenize=False) did not return text; set data.chat_template=\"default\"")
+            raise DataError(
+                'apply_chat_template(tokenize=False) did not return text; set data.chat_template="default"'
+            )
         return text
 
     def _encode_with_template(self, turns: list[Turn]) -> tuple[list[int], list[int]]:

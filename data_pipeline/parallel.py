@@ -8,6 +8,8 @@ does not depend on the number of workers. Records that failed to parse travel th
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Iterable, Iterator, Union
 
 import numpy as np
@@ -52,27 +54,41 @@ def _encode_in_worker(chunk: list[Parsed]) -> list[Encoded]:
 
 
 class ChunkEncoder:
-    """Maps `encode_chunk` over chunks; a context manager that owns the pool, if any."""
+    """Maps `encode_chunk` over chunks; a context manager that owns the worker pool, if any.
+
+    At most 4 chunks per worker are in flight, so memory stays bounded on large files; a worker
+    that dies (e.g. killed for memory) raises BrokenProcessPool instead of hanging.
+    """
 
     def __init__(self, encoder: Encoder, num_workers: int = 1):
         self.encoder = encoder
-        self._pool = None
+        self._window = 4 * num_workers
+        self._pool: ProcessPoolExecutor | None = None
         if num_workers > 1:
             # fork: workers inherit the tokenizer instead of unpickling it, and start fast
-            self._pool = multiprocessing.get_context("fork").Pool(
-                num_workers, initializer=_init_worker, initargs=(encoder,)
+            self._pool = ProcessPoolExecutor(
+                num_workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker,
+                initargs=(encoder,),
             )
 
     def map(self, chunks: Iterable[list[Parsed]]) -> Iterator[list[Encoded]]:
         """Encoded chunks, in input order."""
         if self._pool is None:
-            return (encode_chunk(self.encoder, chunk) for chunk in chunks)
-        return self._pool.imap(_encode_in_worker, chunks)
+            yield from (encode_chunk(self.encoder, chunk) for chunk in chunks)
+            return
+        pending: deque[Future] = deque()
+        for chunk in chunks:
+            pending.append(self._pool.submit(_encode_in_worker, chunk))
+            if len(pending) >= self._window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> "ChunkEncoder":

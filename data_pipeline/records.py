@@ -74,7 +74,7 @@ def read_jsonl(path: str) -> Iterator[tuple[int, object]]:
             try:
                 yield line_no, json.loads(text)
             except json.JSONDecodeError as err:
-                yield line_no, BadRecord("invalid_json", f"malformed JSON ({err.msg} at column {err.colno})")
+                yield line_no, BadRecord("invalid_json", f"invalid JSON ({err.msg} at column {err.colno})")
 
 
 def detect_schema(record: dict) -> str:

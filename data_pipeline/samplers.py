@@ -1,5 +1,8 @@
 """Which rows each rank trains on at each step, and the stratified validation batches.
 
+User-facing problems (too little data for the batch geometry, resuming with other data or
+geometry, a task without validation samples) raise DataError; bad arguments raise ValueError.
+
 GlobalBatchSampler thinks in GLOBAL batches: step s of an epoch covers positions
 [s*G, (s+1)*G) of that epoch's permutation of the rows, G = world_size * micro_batch_size *
 grad_accum. Position j of that slice goes to micro-batch j // (world_size * micro_batch_size),
@@ -15,6 +18,8 @@ import math
 from typing import Iterator
 
 import numpy as np
+
+from .errors import DataError
 
 
 class GlobalBatchSampler:
@@ -52,7 +57,7 @@ class GlobalBatchSampler:
         self.drop_last = drop_last
         self.global_batch_size = world_size * micro_batch_size * grad_accum
         if num_rows < 1 or (drop_last and num_rows < self.global_batch_size):
-            raise ValueError(
+            raise DataError(
                 f"{num_rows} row(s) cannot fill one global batch of {self.global_batch_size} "
                 f"(micro_batch_size {micro_batch_size} x grad_accum {grad_accum} x world size {world_size}); "
                 "lower micro_batch_size or grad_accum, add data, or set drop_last=False"
@@ -117,13 +122,13 @@ class GlobalBatchSampler:
         """Resume at the step after the saved one. The world size may change if G stays equal."""
         for key in ("num_rows", "global_batch_size", "seed", "shuffle", "drop_last"):
             if state[key] != getattr(self, key):
-                raise ValueError(
+                raise DataError(
                     f"cannot resume the batch sampler: {key} was {state[key]!r} when saved and is "
                     f"{getattr(self, key)!r} now; resume with the same data, seed and global batch size "
                     "(world size x micro_batch_size x grad_accum)"
                 )
         if not 0 <= state["step_in_epoch"] <= self.steps_per_epoch:
-            raise ValueError(f"cannot resume the batch sampler: step_in_epoch {state['step_in_epoch']} is out of range")
+            raise DataError(f"cannot resume the batch sampler: step_in_epoch {state['step_in_epoch']} is out of range")
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state["step_in_epoch"])
 
@@ -156,7 +161,7 @@ class StratifiedValidSampler:
         for k in range(num_tasks):
             indices = np.flatnonzero(task_ids == k)
             if len(indices) == 0:
-                raise ValueError(f"task {k} has no validation samples; every task needs at least one")
+                raise DataError(f"task {k} has no validation samples; every task needs at least one")
             self.orders.append(np.random.default_rng([seed, k]).permutation(indices))
         self.num_tasks = num_tasks
         self.samples_per_task = samples_per_task
@@ -189,7 +194,7 @@ class StratifiedValidSampler:
     def load_state_dict(self, state: dict) -> None:
         sizes = [len(o) for o in self.orders]
         if state["task_sizes"] != sizes or state["seed"] != self.seed:
-            raise ValueError(
+            raise DataError(
                 f"cannot resume the validation sampler: saved task sizes {state['task_sizes']} / seed "
                 f"{state['seed']} differ from {sizes} / {self.seed}; resume with the same validation data and seed"
             )

@@ -25,7 +25,9 @@ _HF_FILES = ("tokenizer.json", "tokenizer_config.json")
 def train_sentencepiece(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: str = "bpe") -> Any:
     """Train a sentencepiece model on `texts`, write ``out_dir/tokenizer.model``, return it loaded.
 
-    Deterministic (one thread, no sampling of the input). Ids: <pad> 0, <unk> 1, <s> 2, </s> 3;
+    `vocab_size` is an upper bound: texts too few to learn that many pieces give a smaller
+    vocabulary instead of an error (len(tokenizer) tells; models should size their embeddings
+    from it). Deterministic (one thread, no sampling of the input). Ids: <pad> 0, <unk> 1, <s> 2, </s> 3;
     the default template's headers are single pieces; byte_fallback lets any text encode. The
     text is kept as is (identity normalisation, no dummy prefix, no whitespace folding), which
     code needs. The model is trained in a temporary directory and moved into place, so two
@@ -41,6 +43,7 @@ def train_sentencepiece(texts: Iterable[str], out_dir: str, vocab_size: int, mod
             sentence_iterator=iter(list(texts)),
             model_prefix=str(tmp / "tokenizer"),
             vocab_size=vocab_size,
+            hard_vocab_limit=False,
             model_type=model_type,
             pad_id=0,
             unk_id=1,

@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from data_pipeline import DataConfig, load_tokenizer, train_sentencepiece
+from data_pipeline import DataConfig, DataError, load_tokenizer, train_sentencepiece
 
 from .config import ModelConfig
 from .config_loader import ConfigError
@@ -35,8 +35,10 @@ def _strings(value) -> Iterator[str]:
 def _training_texts(data: DataConfig) -> list[str]:
     """Every string in the training records (malformed lines are left to the data pipeline)."""
     texts = []
-    for task in data.tasks:
-        for path in task.train:
+    for i, task in enumerate(data.tasks):
+        for j, path in enumerate(task.train):
+            if not os.path.isfile(path):
+                raise DataError(f"{path}: file not found; fix data.tasks[{i}].train[{j}] (task {task.name!r})")
             with open(path, encoding="utf-8", errors="replace") as f:
                 for line in f:
                     try:

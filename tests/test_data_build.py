@@ -97,7 +97,7 @@ def bad_case(tmp_path: Path, lines: list, tok, **kw) -> str:
 @pytest.mark.parametrize(
     "line, expected",
     [
-        ('{"prompt": "a", ', "PATH:2: malformed JSON (Expecting property name enclosed in double quotes at column 17)"),
+        ('{"prompt": "a", ', "PATH:2: invalid JSON (Expecting property name enclosed in double quotes at column 17)"),
         ("[1, 2]", "PATH:2: line is a JSON array, not an object"),
         ({"chat_rounds": {"role": "bot"}}, "PATH:2: 'chat_rounds' is not a list (got a JSON object)"),
         ({"chat_rounds": [{"role": None, "content": "x"}]}, "PATH:2: chat_rounds[0].role is not a string (got a JSON null)"),
@@ -135,7 +135,7 @@ def test_empty_file_is_an_error_even_with_skip(tmp_path: Path, tokenizer, policy
     empty = write_jsonl(tmp_path / "empty.jsonl", ["", "   "])
     with pytest.raises(DataError) as err:
         build_datasets(one_task_cfg([empty], on_bad_record=policy), tokenizer, log=quiet)
-    assert str(err.value) == f"{empty}: file has no records; add JSONL records or remove it from data.tasks[0].train[0]"
+    assert str(err.value) == f"{empty}: file is empty (no records); add JSONL records or remove it from data.tasks[0].train[0]"
 
 
 def test_all_records_skipped_is_an_error(tmp_path: Path, tokenizer):
@@ -143,7 +143,8 @@ def test_all_records_skipped_is_an_error(tmp_path: Path, tokenizer):
     with pytest.raises(DataError) as err:
         build_datasets(one_task_cfg([path], on_bad_record="skip"), tokenizer, log=quiet)
     assert str(err.value) == (
-        f"{path}: all 2 records were skipped (1 invalid_json, 1 not_object); fix the records or remove it from data.tasks[0].train[0]"
+        f"{path}: no usable records, all 2 were skipped (1 invalid_json, 1 not_object); "
+        "fix the records or remove the file from data.tasks[0].train[0]"
     )
 
 

@@ -67,3 +67,10 @@ def test_load_tokenizer_errors_name_the_directory(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"empty: holds no tokenizer \(tokenizer.model"):
         load_tokenizer(str(tmp_path / "empty"))
+
+
+def test_too_few_texts_give_a_smaller_vocabulary_not_an_error(tmp_path: Path):
+    small = train_sentencepiece([f"p{i} c{i}" for i in range(10)], str(tmp_path / "small"), vocab_size=300)
+    processor = spm.SentencePieceProcessor(model_file=str(tmp_path / "small" / "tokenizer.model"))
+    assert 263 <= len(small) == processor.get_piece_size() < 300  # 4 special + 3 headers + 256 bytes at least
+    assert small.encode("p3 c9", add_special_tokens=False) == processor.encode("p3 c9")

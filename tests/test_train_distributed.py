@@ -131,3 +131,15 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir):
     state_a = json.loads((full / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
     state_b = json.loads((part / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
     assert state_a["weighting"] == state_b["weighting"]
+
+
+def test_bf16_with_gradient_checkpointing_one_process(tmp_path, cache_dir):
+    out = tmp_path / "bf16"
+    run_train(_base(out, cache_dir) + ["model.dtype=bf16", "model.gradient_checkpointing=true",
+                                       "deepspeed=configs/deepspeed/zero1.json", "training.max_steps=6",
+                                       "validation.interval=3"], ranks=1)
+    metrics = read_metrics(str(out))
+    losses = [r["loss"] for r in metrics if "loss" in r]
+    assert len(losses) == 6 and all(0 < x < 10 for x in losses)
+    valid = [r["valid_mean_ratio"] for r in metrics if "valid_mean_ratio" in r]
+    assert valid[-1] < valid[0] == 1.0
