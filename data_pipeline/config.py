@@ -7,7 +7,7 @@ values and their combinations and raises `DataError` naming the offending key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import DataError
 
@@ -59,6 +59,7 @@ class DataConfig:
     split_seed: int = 0  # seed of the valid_fraction hold-out
     valid_samples_per_task: int = 2  # samples of EVERY task in one controller validation batch
     chat_template: str = "auto"  # "auto": the tokenizer's template if it has one | "default": built-in
+    only_task: str = ""  # single-task learning (STL): train and validate on this task alone
 
     def __post_init__(self) -> None:
         self.validate()
@@ -93,6 +94,14 @@ class DataConfig:
                     "give every task a unique name"
                 )
             seen[task.name] = i
+        if self.only_task and self.only_task not in seen:
+            raise DataError(f"data.only_task: {self.only_task!r} is not a task; choose one of {', '.join(seen)}")
+
+    def selected(self) -> "DataConfig":
+        """The config restricted to `only_task` (single-task learning), or itself."""
+        if not self.only_task:
+            return self
+        return replace(self, tasks=[t for t in self.tasks if t.name == self.only_task], only_task="")
 
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:

@@ -14,6 +14,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="override a config key, e.g. --set training.lr=1e-5 (repeatable)")
     parser.add_argument("--resume", nargs="?", const="latest", default=None,
                         help="continue from the latest checkpoint, or from the given checkpoint folder")
+    parser.add_argument("--stl", action="store_true",
+                        help="single-task learning: one training per task, in <output_dir>/stl/<task>")
     parser.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
     return parser.parse_args(argv)
 
@@ -30,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         from .trainer import Trainer
-        trainer = Trainer(cfg, resume=args.resume)
-        trainer.train()
+        for run in (stl_configs(cfg) if args.stl else [cfg]):
+            Trainer(run, resume=args.resume).train()
     except (ConfigError, DataError, FileNotFoundError) as exc:
         print(f"mft: error: {exc}", file=sys.stderr)
         return 2
@@ -41,3 +43,11 @@ def main(argv: list[str] | None = None) -> int:
 def _has_cuda() -> bool:
     import torch
     return torch.cuda.is_available()
+
+
+def stl_configs(cfg):
+    """One run config per task (data.only_task), each with its own output folder."""
+    import dataclasses
+    return [dataclasses.replace(cfg, output_dir=os.path.join(cfg.output_dir, "stl", task.name),
+                                data=dataclasses.replace(cfg.data, only_task=task.name))
+            for task in cfg.data.tasks]

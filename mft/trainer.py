@@ -30,10 +30,17 @@ from .distributed import all_reduce_max, all_reduce_sum, barrier, init_distribut
 from .ds_config import engine_config, zero_stage
 from .early_stopping import EarlyStopping, mean_loss_ratio
 from .export import export_hf
+from .grad_norms import OutputLayerInputs, task_output_grad_norms
 from .metrics_log import MetricsLog
 from .model import build_model, build_tokenizer
 from .schedule import lr_factor_fn
 from .weighting import build_weighting
+
+
+def default_cache_dir() -> str:
+    """Token and tokenizer cache shared by runs (entries are keyed by content): $MFT_CACHE, else ~/.cache/mft."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
 
 
 class Trainer:
@@ -58,9 +65,10 @@ class Trainer:
 
     # ---- set-up -------------------------------------------------------------------------------
     def _setup_data(self) -> None:
-        cfg, d = self.cfg, self.cfg.data
-        cache_dir = d.cache_dir or os.path.join(cfg.output_dir, "cache")
-        self.tokenizer = build_tokenizer(cfg.model, d, cache_dir, rank=self.dist.rank)
+        cfg, d = self.cfg, self.cfg.data.selected()
+        cache_dir = d.cache_dir or default_cache_dir()
+        # the full task list: STL runs share the multi-task run's tokenizer
+        self.tokenizer = build_tokenizer(cfg.model, cfg.data, cache_dir, rank=self.dist.rank)
         if self.dist.is_main:  # rank 0 tokenizes and caches; the others then read the cache
             build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=self.log)
         barrier()
@@ -95,6 +103,7 @@ class Trainer:
         self.engine, _, _, self.scheduler = deepspeed.initialize(
             model=model, model_parameters=groups, config=self.ds_config,
             lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor))
+        self.output_layer = self.engine.module.get_output_embeddings()
         self.mask_dtype = torch.bfloat16 if cfg.model.dtype == "bf16" else torch.float32
 
     def _setup_weighting(self) -> None:
@@ -116,9 +125,20 @@ class Trainer:
                    disable=not (self.dist.is_main and cfg.logging.progress_bar))
         while self.step < self.total_steps and not self.early.should_stop:
             record = {"step": self.step + 1}
-            if self.step % cfg.weighting.update_interval == 0:
-                record.update(self._update_weights())
-            record.update(self._train_step(self.sampler.next_step()))
+            controller_step = self.step % cfg.weighting.update_interval == 0
+            ctl_rows, val = None, None
+            if controller_step and self.weighting.needs_val_losses:  # before the step, on every task
+                ctl_rows = self.ctl_sampler.next_rows()
+                val = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid))
+                record["controller_valid_loss"] = self._per_task(val)
+            if controller_step and not self.weighting.updates_after_step:
+                record.update(self._update_weights(val_losses=val))
+            batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
+                       for mb in self.sampler.next_step()]
+            stats, signals = self._train_step(batches)
+            record.update(stats)
+            if controller_step and self.weighting.updates_after_step:
+                record.update(self._update_weights(**self._step_signals(val, signals, batches, ctl_rows)))
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
@@ -134,10 +154,10 @@ class Trainer:
         self.metrics.close()
         return summary
 
-    def _train_step(self, micro_batches: list[list[int | None]]) -> dict:
+    def _train_step(self, batches: list[dict]) -> tuple[dict, dict]:
+        """One optimizer step over this rank's micro-batches; returns (metrics, controller signals)."""
         k = len(self.tasks)
         start = time.perf_counter()
-        batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb]) for mb in micro_batches]
         # global token counts are known before the first backward: exact averages (DESIGN.md, step 3)
         counts = torch.zeros(k + 1, dtype=torch.float64)
         for b in batches:
@@ -148,8 +168,16 @@ class Trainer:
         weights = torch.as_tensor(np.asarray(self.weighting.weights, dtype=np.float64))
         lr = self.scheduler.get_last_lr()[0]
         sums = torch.zeros(k, dtype=torch.float64)
+        norm_sums = torch.zeros(2 * k, dtype=torch.float64)  # output-layer gradient norms, when asked for
         for b in batches:
-            task_sums = losses.task_loss_sums(self._token_losses(b), b["task_ids"].to(self.dist.device), k)
+            task_ids = b["task_ids"].to(self.dist.device)
+            with OutputLayerInputs(self.output_layer, enabled=self.weighting.needs_grads) as hidden:
+                logits = self._forward(b)
+            token_loss = losses.token_losses(logits, b["labels"].to(self.dist.device))
+            task_sums = losses.task_loss_sums(token_loss, task_ids, k)
+            if self.weighting.needs_grads:
+                norms, present = task_output_grad_norms(logits, hidden.value, b["labels"].to(self.dist.device), task_ids, k)
+                norm_sums += torch.cat([norms, present.double()])
             loss = losses.weighted_loss(task_sums, task_counts.to(task_sums.device), weights.to(task_sums.device))
             # DeepSpeed averages gradients over ranks: scale by world size so they sum instead
             self.engine.backward(loss * self.dist.world_size, scale_wrt_gas=False)
@@ -159,7 +187,11 @@ class Trainer:
         task_loss = torch.where(task_counts > 0, sums / task_counts.clamp(min=1), torch.full_like(sums, math.nan))
         used = losses.present_weights(weights, task_counts)
         seconds = time.perf_counter() - start
-        return {
+        signals = {"train_losses": task_loss.numpy()}
+        if self.weighting.needs_grads:
+            norm_sums = all_reduce_sum(norm_sums)
+            signals["grad_norms"] = np.where(norm_sums[k:] > 0, (norm_sums[:k] / norm_sums[k:].clamp(min=1)).numpy(), math.nan)
+        stats = {
             "loss": float((used * torch.nan_to_num(task_loss)).sum()),
             "task_loss": self._per_task(task_loss.tolist()),
             "weights": self._per_task(used.tolist()),
@@ -168,48 +200,60 @@ class Trainer:
             "tokens_per_s": float(counts[k]) / seconds,
             "epoch": self.sampler.epoch,
         }
+        return stats, signals
+
+    def _step_signals(self, val, signals: dict, batches: list[dict], ctl_rows) -> dict:
+        """What the weighting method declared it needs, gathered around the step just taken."""
+        w, out = self.weighting, {}
+        if w.needs_val_losses:
+            out["val_losses"] = val
+        if w.needs_train_losses:
+            out["train_losses"] = signals["train_losses"]
+        if w.needs_grads:
+            out["grad_norms"] = signals["grad_norms"]
+        if w.after_step == "train":   # the same batch, re-measured after the optimizer step
+            out["after_losses"] = self._task_losses(batches)
+        elif w.after_step == "valid":
+            out["after_losses"] = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid))
+        return out
 
     def _grad_norm(self) -> float | None:
         """The global gradient norm of the last optimizer step (before clipping), when DeepSpeed has it."""
         norm = self.engine.get_global_grad_norm()
         return None if norm is None else float(norm)
 
-    def _token_losses(self, batch: dict) -> torch.Tensor:
+    def _forward(self, batch: dict) -> torch.Tensor:
         dev = self.dist.device
         inputs = {"input_ids": batch["input_ids"].to(dev), "position_ids": batch["position_ids"].to(dev)}
         if self.cfg.data.mode == "pack":  # no attention across the samples of a row
             inputs["attention_mask"] = block_causal_mask(batch["segment_ids"], self.mask_dtype).to(dev)
         else:
             inputs["attention_mask"] = batch["attention_mask"].to(dev)
-        logits = self.engine(**inputs, use_cache=False).logits
-        return losses.token_losses(logits, batch["labels"].to(dev))
+        return self.engine(**inputs, use_cache=False).logits
+
+    def _collate_rows(self, rows: list, collate: Collator) -> list[dict]:
+        mb = self.cfg.training.micro_batch_size
+        return [collate(rows[i:i + mb]) for i in range(0, len(rows), mb)]
 
     @torch.no_grad()
-    def _task_losses(self, rows: list, collate: Collator) -> np.ndarray:
-        """Token-averaged loss of every task over `rows` (this rank's share), all-reduced."""
-        k, mb = len(self.tasks), self.cfg.training.micro_batch_size
+    def _task_losses(self, batches: list[dict]) -> np.ndarray:
+        """Token-averaged loss of every task over these batches (this rank's share), all-reduced."""
+        k = len(self.tasks)
         totals = torch.zeros(2 * k, dtype=torch.float64)
         self.engine.eval()
-        for i in range(0, len(rows), mb):
-            b = collate(rows[i:i + mb])
-            task_ids = b["task_ids"].to(self.dist.device)
-            totals[:k] += losses.task_loss_sums(self._token_losses(b), task_ids, k).double().cpu()
+        for b in batches:
+            token_loss = losses.token_losses(self._forward(b), b["labels"].to(self.dist.device))
+            totals[:k] += losses.task_loss_sums(token_loss, b["task_ids"].to(self.dist.device), k).double().cpu()
             totals[k:] += losses.task_token_counts(b["task_ids"], k)
         self.engine.train()
         totals = all_reduce_sum(totals)
         counts = totals[k:].numpy()
         return np.where(counts > 0, totals[:k].numpy() / np.maximum(counts, 1), math.nan)
 
-    def _update_weights(self) -> dict:
-        """One controller step: a stratified validation batch holding every task, then update()."""
-        record = {}
-        if self.weighting.needs_val_losses:
-            val = self._task_losses(self.ctl_sampler.next_rows(), self.collate_valid)
-            self.weighting.update(val_losses=val.tolist())
-            record["controller_valid_loss"] = self._per_task(val.tolist())
-        else:
-            self.weighting.update()
-        return {**record, **self._weighting_scores(), "weights_rank_spread": self._rank_spread(self.weighting.weights)}
+    def _update_weights(self, **signals) -> dict:
+        """One controller step; returns what to log (scores, and the replicas' agreement)."""
+        self.weighting.update(**{name: np.asarray(v).tolist() for name, v in signals.items() if v is not None})
+        return {**self._weighting_scores(), "weights_rank_spread": self._rank_spread(self.weighting.weights)}
 
     @staticmethod
     def _rank_spread(weights) -> float:
@@ -219,14 +263,18 @@ class Trainer:
         return float((both[: len(w)] + both[len(w):]).max())
 
     def _initial_validation(self) -> None:
-        val = self._task_losses(shard_rows(self.valid_rows, self.dist.world_size, self.dist.rank), self.collate_valid)
+        val = self._full_validation_losses()
         self.reference_losses = val.tolist()
         self.weighting.start(self.reference_losses)
         self.metrics.log({"step": 0, "valid_loss": self._per_task(self.reference_losses), "valid_mean_ratio": 1.0})
         self.log(f"initial validation loss: {self._fmt(self.reference_losses)}")
 
+    def _full_validation_losses(self) -> np.ndarray:
+        rows = shard_rows(self.valid_rows, self.dist.world_size, self.dist.rank)
+        return self._task_losses(self._collate_rows(rows, self.collate_valid))
+
     def _validate(self) -> dict:
-        val = self._task_losses(shard_rows(self.valid_rows, self.dist.world_size, self.dist.rank), self.collate_valid)
+        val = self._full_validation_losses()
         ratio = mean_loss_ratio(val, self.reference_losses)
         if self.early.observe(self.step, ratio):
             export_hf(self.engine, self.tokenizer, os.path.join(self.cfg.output_dir, "best"), rank=self.dist.rank)

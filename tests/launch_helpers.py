@@ -19,10 +19,10 @@ def free_port() -> int:
 
 
 def run_train(overrides: list[str], *, ranks: int, config: str = DEMO, resume: str | None = None,
-              timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+              extra: tuple[str, ...] = (), timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu",
            "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
-    args = ["--config", config] + [a for o in overrides for a in ("--set", o)]
+    args = ["--config", config, *extra] + [a for o in overrides for a in ("--set", o)]
     if resume:
         args += ["--resume", resume]
     if ranks == 1:

@@ -143,3 +143,25 @@ def test_bf16_with_gradient_checkpointing_one_process(tmp_path, cache_dir):
     assert len(losses) == 6 and all(0 < x < 10 for x in losses)
     valid = [r["valid_mean_ratio"] for r in metrics if "valid_mean_ratio" in r]
     assert valid[-1] < valid[0] == 1.0
+
+
+def test_early_stopping_on_the_mean_validation_ratio(tmp_path, cache_dir):
+    """min_delta so large that only the first validation improves: patience 2 stops at the third."""
+    out = tmp_path / "early"
+    run_train(_base(out, cache_dir) + ["training.max_steps=50", "validation.interval=2", "validation.patience=2",
+                                       "validation.min_delta=100", "checkpoint.interval=0"], ranks=1)
+    metrics = read_metrics(str(out))
+    assert metrics[-1]["step"] == 6
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped_early"] and summary["best_step"] == 2 and summary["steps"] == 6
+    assert (out / "checkpoints" / "step_000006").exists()
+
+
+def test_stl_runs_one_training_per_task(tmp_path, cache_dir):
+    out = tmp_path / "stl"
+    run_train(_base(out, cache_dir) + ["training.max_steps=2", "validation.interval=2", "weighting.method=uniform",
+                                       "weighting.params={}"], ranks=1, extra=("--stl",))
+    for task in ("copy", "addition", "reverse"):
+        metrics = read_metrics(str(out / "stl" / task))
+        assert all(set(r["task_loss"]) == {task} for r in metrics if "task_loss" in r)
+        assert (out / "stl" / task / "best" / "config.json").exists()
