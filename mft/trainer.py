@@ -22,6 +22,8 @@ import torch
 from data_pipeline import (Collator, GlobalBatchSampler, StratifiedValidSampler, block_causal_mask,
                            build_datasets, plan_rows, shard_rows)
 
+from data_pipeline.packing import first_fit
+
 from . import losses
 from .checkpoint import Checkpointer
 from .config import RunConfig, deepspeed_dict
@@ -34,6 +36,7 @@ from .grad_norms import OutputLayerInputs, task_output_grad_norms
 from .metrics_log import MetricsLog
 from .model import build_model, build_tokenizer
 from .schedule import lr_factor_fn
+from .stopwatch import Stopwatch
 from .weighting import build_weighting
 
 
@@ -56,6 +59,7 @@ class Trainer:
         self.checkpoints = Checkpointer(os.path.join(cfg.output_dir, "checkpoints"),
                                         rank=self.dist.rank, keep_last=cfg.checkpoint.keep_last)
         self.step = 0
+        self.stopwatch = Stopwatch()
         self.reference_losses: list[float] | None = None  # full validation before training
         self.last_valid: dict | None = None
         if resume:
@@ -124,21 +128,24 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
                    disable=not (self.dist.is_main and cfg.logging.progress_bar))
         while self.step < self.total_steps and not self.early.should_stop:
+            started = time.perf_counter()
             record = {"step": self.step + 1}
             controller_step = self.step % cfg.weighting.update_interval == 0
             ctl_rows, val = None, None
             if controller_step and self.weighting.needs_val_losses:  # before the step, on every task
-                ctl_rows = self.ctl_sampler.next_rows()
-                val = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid))
+                ctl_rows = self._controller_rows()
+                val = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid), timer="controller")
                 record["controller_valid_loss"] = self._per_task(val)
             if controller_step and not self.weighting.updates_after_step:
                 record.update(self._update_weights(val_losses=val))
             batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
                        for mb in self.sampler.next_step()]
-            stats, signals = self._train_step(batches)
+            with self.stopwatch.time("train_step"):
+                stats, signals = self._train_step(batches)
             record.update(stats)
             if controller_step and self.weighting.updates_after_step:
                 record.update(self._update_weights(**self._step_signals(val, signals, batches, ctl_rows)))
+            record["time_s"] = {**self.stopwatch.pop(), "step": time.perf_counter() - started}
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
@@ -212,9 +219,9 @@ class Trainer:
         if w.needs_grads:
             out["grad_norms"] = signals["grad_norms"]
         if w.after_step == "train":   # the same batch, re-measured after the optimizer step
-            out["after_losses"] = self._task_losses(batches)
+            out["after_losses"] = self._task_losses(batches, timer="controller")
         elif w.after_step == "valid":
-            out["after_losses"] = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid))
+            out["after_losses"] = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid), timer="controller")
         return out
 
     def _grad_norm(self) -> float | None:
@@ -231,29 +238,43 @@ class Trainer:
             inputs["attention_mask"] = batch["attention_mask"].to(dev)
         return self.engine(**inputs, use_cache=False).logits
 
+    def _controller_rows(self) -> list:
+        """This rank's share of the next stratified validation batch (packed in pack mode)."""
+        rows = self.ctl_sampler.next_global_rows()
+        if self.cfg.data.mode == "pack":
+            samples = [row[0] for row in rows]
+            rows = first_fit(samples, [int(self.data.valid.lengths[i]) for i in samples], self.cfg.data.seq_length)
+        return shard_rows(rows, self.dist.world_size, self.dist.rank)
+
     def _collate_rows(self, rows: list, collate: Collator) -> list[dict]:
         mb = self.cfg.training.micro_batch_size
         return [collate(rows[i:i + mb]) for i in range(0, len(rows), mb)]
 
     @torch.no_grad()
-    def _task_losses(self, batches: list[dict]) -> np.ndarray:
-        """Token-averaged loss of every task over these batches (this rank's share), all-reduced."""
+    def _task_losses(self, batches: list[dict], timer: str | None = None) -> np.ndarray:
+        """Token-averaged loss of every task over these batches (this rank's share), all-reduced.
+        With `timer`, the forward and the all-reduce are timed as `<timer>_forward` / `_allreduce`."""
         k = len(self.tasks)
         totals = torch.zeros(2 * k, dtype=torch.float64)
         self.engine.eval()
-        for b in batches:
-            token_loss = losses.token_losses(self._forward(b), b["labels"].to(self.dist.device))
-            totals[:k] += losses.task_loss_sums(token_loss, b["task_ids"].to(self.dist.device), k).double().cpu()
-            totals[k:] += losses.task_token_counts(b["task_ids"], k)
+        with self.stopwatch.time(timer and f"{timer}_forward"):
+            for b in batches:
+                token_loss = losses.token_losses(self._forward(b), b["labels"].to(self.dist.device))
+                totals[:k] += losses.task_loss_sums(token_loss, b["task_ids"].to(self.dist.device), k).double().cpu()
+                totals[k:] += losses.task_token_counts(b["task_ids"], k)
         self.engine.train()
-        totals = all_reduce_sum(totals)
+        with self.stopwatch.time(timer and f"{timer}_allreduce"):
+            totals = all_reduce_sum(totals)
         counts = totals[k:].numpy()
         return np.where(counts > 0, totals[:k].numpy() / np.maximum(counts, 1), math.nan)
 
     def _update_weights(self, **signals) -> dict:
         """One controller step; returns what to log (scores, and the replicas' agreement)."""
-        self.weighting.update(**{name: np.asarray(v).tolist() for name, v in signals.items() if v is not None})
-        return {**self._weighting_scores(), "weights_rank_spread": self._rank_spread(self.weighting.weights)}
+        with self.stopwatch.time("controller_math"):
+            self.weighting.update(**{name: np.asarray(v).tolist() for name, v in signals.items() if v is not None})
+        with self.stopwatch.time("controller_allreduce"):
+            spread = self._rank_spread(self.weighting.weights)
+        return {**self._weighting_scores(), "weights_rank_spread": spread}
 
     @staticmethod
     def _rank_spread(weights) -> float:
