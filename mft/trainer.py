@@ -113,8 +113,11 @@ class Trainer:
     def _setup_weighting(self) -> None:
         w = self.cfg.weighting
         try:
+            # run facts every method may use (CoBa's "auto" window, DWA's epoch), in controller steps
             self.weighting = build_weighting(w.method, num_tasks=len(self.tasks),
-                                             num_valid_batches=self.ctl_sampler.num_batches_per_pass, **w.params)
+                                             num_valid_batches=self.ctl_sampler.num_batches_per_pass,
+                                             steps_per_epoch=math.ceil(self.sampler.steps_per_epoch / w.update_interval),
+                                             **w.params)
         except ValueError as exc:
             raise ConfigError(f"weighting: {exc}") from None
 
@@ -350,6 +353,16 @@ class Trainer:
         return dict(zip(self.tasks, (float(v) for v in values)))
 
     @staticmethod
+    def _peak_rss_mb() -> float | None:
+        """The largest peak resident memory of any rank, in MB (Linux; None elsewhere)."""
+        try:
+            with open("/proc/self/status") as f:
+                kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            return None
+        return float(all_reduce_max(torch.tensor([kb / 1024.0], dtype=torch.float64))[0])
+
+    @staticmethod
     def _fmt(values) -> str:
         return ", ".join(f"{v:.4f}" for v in values)
 
@@ -357,7 +370,7 @@ class Trainer:
         out = self.cfg.output_dir
         best_file = os.path.join(out, "best", "mft_best.json")
         best = json.load(open(best_file)) if os.path.exists(best_file) else {}
-        summary = {"steps": self.step, "stopped_early": self.early.should_stop,
+        summary = {"steps": self.step, "stopped_early": self.early.should_stop, "peak_rss_mb": self._peak_rss_mb(),
                    "best_step": best.get("step"), "best_valid_mean_ratio": best.get("valid_mean_ratio"),
                    "best_valid_loss": best.get("valid_loss"), "initial_valid_loss": self._per_task(self.reference_losses),
                    "metrics": os.path.join(out, "metrics.jsonl"), "tensorboard": os.path.join(out, "tensorboard"),

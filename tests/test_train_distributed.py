@@ -165,3 +165,21 @@ def test_stl_runs_one_training_per_task(tmp_path, cache_dir):
         metrics = read_metrics(str(out / "stl" / task))
         assert all(set(r["task_loss"]) == {task} for r in metrics if "task_loss" in r)
         assert (out / "stl" / task / "best" / "config.json").exists()
+
+
+@pytest.mark.parametrize("method, params", [
+    ("lbtw", {"source": "train"}), ("lbtw", {"source": "valid"}),
+    ("gradnorm", {"source": "train"}), ("gradnorm", {"source": "valid"}),
+    ("famo", {"source": "train"}), ("famo", {"source": "valid"}),
+    ("dwa", {"period": 2}), ("uncertainty", {}), ("random", {"seed": 3}),
+], ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v.values())))
+def test_every_baseline_on_two_ranks(tmp_path, cache_dir, method, params):
+    """Each method on the demo, 2 ranks: replicas agree on the weights at every update, weights move."""
+    out = tmp_path / method
+    run_train(_base(out, cache_dir) + [f"weighting.method={method}", f"weighting.params={json.dumps(params)}",
+                                       "training.max_steps=6", "validation.interval=1000", "checkpoint.interval=0",
+                                       "data.mode=padding", "data.seq_length=48"], ranks=2)
+    metrics = read_metrics(str(out))
+    _check_replicated_weights(metrics, ["copy", "addition", "reverse"])
+    weights = [tuple(r["weights"].values()) for r in metrics if "weights" in r]
+    assert len(set(weights)) > 1, "the weights never moved"

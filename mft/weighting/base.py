@@ -8,6 +8,20 @@ non-negative task weights summing to 1. The trainer never branches on a method's
     ctl.start(full_validation_losses)          # once, before training (most methods ignore it)
     w = ctl.update(val_losses=[2.1, 3.0, 2.4])  # once per controller step
 
+The trainer's protocol, every ``update_interval`` optimizer steps (controller step t = 0, 1, ...):
+
+1. if ``needs_val_losses``: K per-task losses on a stratified validation batch, BEFORE the step;
+2. if not ``updates_after_step``: ``update(val_losses=...)`` (or ``update()``) before the step,
+   and the returned weights are used for this step (CoBa, LBTW*, random);
+3. otherwise the step runs with the current ``weights``, then ``update`` is called once with every
+   declared signal: ``val_losses`` (from 1), ``train_losses`` (this step's global batch, measured
+   in its forward pass), ``grad_norms`` (|| d l_i / d W || for W the output layer, unweighted
+   task losses) and ``after_losses`` (the batch named by ``after_step``, re-measured after the
+   optimizer step); the returned weights apply from the next step.
+
+Per-task signals are NaN for a task absent from the step. Signals are identical on every rank,
+so a method must be deterministic (randomness is seeded and its state checkpointed).
+
 Each method keeps its hyper-parameters in a small frozen dataclass (``Params``), so defaults and
 validation live in one place and a mistyped or invalid parameter fails at construction with a
 message naming the parameter, the method and its valid parameters.
@@ -24,10 +38,12 @@ import numpy as np
 # The registry of method classes by name: the only mutable module-level state of this package.
 _REGISTRY: dict[str, type["WeightingMethod"]] = {}
 
-# Facts about the run that the trainer passes to every method (the number of validation batches
-# M, which CoBa's "auto" window is defined by). A method whose Params has no such field ignores
-# them, so the trainer needs no per-method branches.
-RUN_CONTEXT_PARAMS = frozenset({"num_valid_batches"})
+# Facts about the run that the trainer passes to every method: the number of validation batches
+# M, which CoBa's "auto" window is defined by, and steps_per_epoch, the number of CONTROLLER steps
+# (update calls) per epoch, i.e. ceil(optimizer steps per epoch / update_interval), which a period
+# given as "epoch" means (DWA's default period, LBTW's optional reset). A method whose Params has
+# no such field ignores them, so the trainer needs no per-method branches.
+RUN_CONTEXT_PARAMS = frozenset({"num_valid_batches", "steps_per_epoch"})
 
 M = TypeVar("M", bound="WeightingMethod")
 
@@ -41,16 +57,24 @@ class WeightingMethod(ABC):
     """One task-weighting method: keeps its state, turns per-task signals into K weights.
 
     Subclasses set ``Params`` (a frozen dataclass whose ``__post_init__`` validates values and
-    raises ``ValueError("weighting.<name> ...")``), the ``needs_*`` flags, and implement
-    ``update``, ``state_dict`` and ``load_state_dict``. ``weights`` is uniform until the method
-    says otherwise.
+    raises ``ValueError("weighting.<name> ...")``), the ``needs_*`` flags and ``after_step``
+    (class attributes, or properties where they depend on the parameters, e.g. a ``source``), and
+    implement ``update``, ``state_dict`` and ``load_state_dict``. ``weights`` is uniform until the
+    method says otherwise.
     """
 
     name: ClassVar[str] = ""  # set by @register
     Params: ClassVar[type] = NoParams
-    needs_val_losses: ClassVar[bool] = False
-    needs_train_losses: ClassVar[bool] = False
-    needs_grads: ClassVar[bool] = False
+    needs_val_losses: ClassVar[bool] = False    # validation losses, measured before the step
+    needs_train_losses: ClassVar[bool] = False  # this step's training losses (forward pass)
+    needs_grads: ClassVar[bool] = False         # per-task output-layer gradient norms
+    after_step: ClassVar[str | None] = None     # "train" / "valid": that batch re-measured after the step
+
+    @property
+    def updates_after_step(self) -> bool:
+        """True when ``update`` is called after the optimizer step (its weights apply from the
+        next step): the method reads something the step produces or a re-measure after it."""
+        return bool(self.needs_train_losses or self.needs_grads or self.after_step is not None)
 
     def __init__(self, num_tasks: int, **params: Any) -> None:
         if isinstance(num_tasks, bool) or not isinstance(num_tasks, (int, np.integer)) or num_tasks < 1:
@@ -72,8 +96,11 @@ class WeightingMethod(ABC):
         """Called once before training with the losses of a full validation pass; default no-op."""
 
     @abstractmethod
-    def update(self, *, val_losses: Any = None, train_losses: Any = None) -> np.ndarray:
-        """One controller step: read this step's signals, return the weights to use from now on."""
+    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
+               after_losses: Any = None) -> np.ndarray:
+        """One controller step: read this step's signals, return the weights to use from now on.
+
+        The trainer passes only the signals the method declares (see the module docstring)."""
 
     def scores(self) -> dict[str, list[float] | float]:
         """Per-step quantities worth logging (per-task lists or scalars); none by default."""

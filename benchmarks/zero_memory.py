@@ -1,0 +1,58 @@
+"""Peak resident memory per rank of a ~100M-parameter model on 2 CPU ranks under ZeRO-0, 2 and 3.
+
+    python benchmarks/zero_memory.py [--steps 3]
+
+Each stage trains the same Llama-shaped model (built from config) for a few steps through the
+deepspeed launcher and reports the largest peak RSS over the ranks (`peak_rss_mb` in
+summary.json). fp32 AdamW keeps 16 bytes per parameter (weights, gradients, two moments) without
+sharding; ZeRO-2 shards gradients and moments over the ranks, ZeRO-3 the weights too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _runs import ROOT, train  # noqa: E402
+
+MODEL = {"model_type": "llama", "hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 14,
+         "num_attention_heads": 12, "num_key_value_heads": 12, "max_position_embeddings": 256,
+         "tie_word_embeddings": True}
+
+
+def parameter_count() -> int:
+    from transformers import AutoConfig, AutoModelForCausalLM
+    import torch
+    options = dict(MODEL)
+    config = AutoConfig.for_model(options.pop("model_type"), vocab_size=320, **options)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    n = parameter_count()
+    result = {"parameters": n}
+    print(f"model: {n / 1e6:.1f}M parameters; fp32 AdamW state without sharding: {16 * n / 2**20:.0f} MB per rank")
+    with tempfile.TemporaryDirectory() as tmp:
+        for stage in (0, 2, 3):
+            out = os.path.join(tmp, f"zero{stage}")
+            train(out, [f"model.tiny={json.dumps(MODEL)}", f"deepspeed={ROOT}/configs/deepspeed/zero{stage}.json",
+                        f"training.max_steps={args.steps}", "training.micro_batch_size=1", "data.valid_samples_per_task=1",
+                        "validation.interval=1000000", "checkpoint.interval=0", "logging.tensorboard=false",
+                        'weighting.method=uniform', 'weighting.params={}'])
+            with open(os.path.join(out, "summary.json")) as f:
+                peak = json.load(f)["peak_rss_mb"]
+            result[f"zero{stage}_peak_rss_mb"] = round(peak, 1)
+            print(f"ZeRO-{stage}: peak resident memory per rank {peak:8.1f} MB")
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Helpers shared by the baseline methods: parameter checks, per-task signal masks, JSON encoding
+of arrays that may hold "not yet known" (NaN) entries, and the ``source`` switch."""
+from __future__ import annotations
+
+import logging
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+SOURCES = ("train", "valid")
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_real(key: str, value: Any, *, low: float | None = None, low_open: bool = False) -> None:
+    """ValueError naming ``weighting.<key>`` unless value is a finite real (> or >= ``low``)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"weighting.{key} must be a finite number, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"weighting.{key} must be {'>' if low_open else '>='} {low}, got {value!r}")
+
+
+def check_source(value: Any) -> None:
+    if value not in SOURCES:
+        raise ValueError(f"weighting.source must be one of {', '.join(map(repr, SOURCES))}, got {value!r}")
+
+
+def check_steps_per_epoch(value: Any) -> None:
+    if value is not None and not (is_int(value) and value >= 1):
+        raise ValueError(f"weighting.steps_per_epoch must be an integer >= 1 or None, got {value!r}")
+
+
+def check_period(key: str, value: Any, steps_per_epoch: Any, *, allow_none: bool) -> None:
+    """A period in controller steps: an integer >= 1, or "epoch" (needs steps_per_epoch)."""
+    if value is None and allow_none:
+        return
+    if value == "epoch":
+        if steps_per_epoch is None:
+            raise ValueError(f"weighting.{key} is 'epoch' but weighting.steps_per_epoch is not set; "
+                             f"the trainer passes it, or give {key} as a number of controller steps")
+        return
+    if not (is_int(value) and value >= 1):
+        extra = ", 'epoch' or None" if allow_none else " or 'epoch'"
+        raise ValueError(f"weighting.{key} must be an integer >= 1{extra}, got {value!r}")
+
+
+def resolve_period(value: Any, steps_per_epoch: int | None) -> int | None:
+    return int(steps_per_epoch) if value == "epoch" else (None if value is None else int(value))
+
+
+def present(values: np.ndarray, label: str, what: str, logger: logging.Logger, t: int) -> np.ndarray:
+    """Boolean mask of the tasks whose value is usable: finite and >= 0. NaN means "absent from
+    this step" and is skipped silently; +-inf or a negative value is skipped with a warning."""
+    ok = np.isfinite(values) & (values >= 0)
+    bad = ~ok & ~np.isnan(values)
+    if bad.any():
+        logger.warning("%s: non-finite or negative %s at controller step %d: %s; tasks %s skipped "
+                       "this step", label, what, t, values.tolist(), np.flatnonzero(bad).tolist())
+    return ok
+
+
+def to_json(values: np.ndarray | None) -> list[float | None] | None:
+    """A float array as a JSON-safe list: NaN (not known) becomes None; other floats are exact."""
+    if values is None:
+        return None
+    return [None if math.isnan(v) else v for v in np.asarray(values, dtype=np.float64).tolist()]
+
+
+def from_json(values: list[float | None] | None) -> np.ndarray | None:
+    if values is None:
+        return None
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)

@@ -1,0 +1,170 @@
+"""FAMO, fast adaptive multitask optimization (Liu et al. 2023; reference code Cranial-XIX/FAMO).
+
+Logits xi (0 at the start), z = softmax(xi). The model step minimises sum_i z_i log D_i / c with
+D_i = l_i - m_i + 1e-8 and c = sum_i z_i / D_i held constant, i.e. the task weights
+(z_i / D_i) / sum_j (z_j / D_j). After the step the same batch is re-measured,
+delta_i = log D_i(before) - log D_i(after), the logit gradient is the softmax Jacobian times
+delta, and the method's own Adam (lr 0.025, weight decay 0.01 added to the gradient as torch's
+Adam does: the paper's settings) updates xi. ``min_losses`` m_i defaults to 0.
+
+- ``source="train"`` (FAMO): before = this step's training losses, after = the same training
+  batch re-measured after the step (``after_step = "train"``).
+- ``source="valid"`` (FAMO*): before = the controller validation losses (before the step),
+  after = the same validation batch re-measured after the step (``after_step = "valid"``).
+
+The weights are fixed before the forward pass, so D_i cannot come from the batch being weighed
+(the reference code uses it); the latest re-measure of the source's losses stands in, i.e. the
+"after" losses of the previous controller step (measured at the parameters the next step starts
+from). FAMO* uses validation losses for D as well: every loss it reads is a validation loss.
+Until every task has such a D, the weights are z.
+
+Weights grow like 1 / D_i: with the train source a task the model memorises (training loss
+tending to 0) takes most of the weight; FAMO* reads validation losses, which do not tend to 0.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from . import baselines_math as bm
+from ._adam import Adam
+from ._common import check_real, check_source, from_json, present, to_json
+from .base import WeightingMethod, register
+from .coba_math import softmax
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class FAMOParams:
+    source: str = "train"       # "train" (FAMO) or "valid" (FAMO*)
+    lr: float = 0.025           # the logits' Adam learning rate (paper)
+    weight_decay: float = 0.01  # L2 on the logits, added to their gradient (paper's gamma)
+    min_losses: float | tuple[float, ...] = 0.0  # m_i: one number for every task, or one per task
+
+    def __post_init__(self) -> None:
+        check_source(self.source)
+        check_real("lr", self.lr, low=0.0, low_open=True)
+        check_real("weight_decay", self.weight_decay, low=0.0)
+        if isinstance(self.min_losses, Real) and not isinstance(self.min_losses, bool):
+            check_real("min_losses", self.min_losses)
+        else:
+            values = tuple(self.min_losses) if isinstance(self.min_losses, (list, tuple)) else None
+            if values is None or not values:
+                raise ValueError(f"weighting.min_losses must be a number or a list of numbers (one "
+                                 f"per task), got {self.min_losses!r}")
+            for v in values:
+                check_real("min_losses", v)
+            object.__setattr__(self, "min_losses", values)
+
+
+@register("famo")
+class FAMO(WeightingMethod):
+    """FAMO's logits, learned from the log-loss decrease each step achieves per task.
+
+    A task takes part in a logit update when both its before and after losses are finite, >= 0
+    and above its m_i (D > 0). The update is FAMO's rule restricted to those tasks: softmax and
+    Jacobian over them, only their logits and Adam moments move (weight decay included); with
+    every task present it is the reference update. Absent tasks (NaN) and invalid values (logged
+    as a warning) keep their logit and their last D.
+
+    ``scores()``: ``logits`` xi, ``z`` = softmax(xi), ``gaps`` D_i used for the weights (NaN until
+    measured) and ``delta`` of the last step (NaN for tasks not taking part).
+    """
+
+    Params = FAMOParams
+
+    def __init__(self, num_tasks: int, **params: Any) -> None:
+        super().__init__(num_tasks, **params)
+        p: FAMOParams = self.params
+        self.source = p.source
+        k = self.num_tasks
+        m = p.min_losses
+        if isinstance(m, tuple) and len(m) != k:
+            raise ValueError(f"weighting.min_losses has {len(m)} values for {k} tasks")
+        self.min_losses = np.broadcast_to(np.asarray(m, dtype=np.float64), (k,)).copy()
+        self._adam = Adam(k, lr=p.lr, weight_decay=p.weight_decay)
+        self._logits = np.zeros(k)
+        self._gaps = np.full(k, math.nan)   # latest D_i (after the step); NaN until measured
+        self._delta = np.full(k, math.nan)
+        self._t = 0
+
+    @property
+    def needs_val_losses(self) -> bool:  # type: ignore[override]
+        return self.source == "valid"
+
+    @property
+    def needs_train_losses(self) -> bool:  # type: ignore[override]
+        return self.source == "train"
+
+    @property
+    def after_step(self) -> str:  # type: ignore[override]
+        return self.source
+
+    @property
+    def t(self) -> int:
+        return self._t
+
+    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
+               after_losses: Any = None) -> np.ndarray:
+        what = "val_losses" if self.source == "valid" else "train_losses"
+        before = self._loss_vector(val_losses if self.source == "valid" else train_losses, what)
+        after = self._loss_vector(after_losses, "after_losses")
+        t = self._t
+        self._t = t + 1
+        gap_before, gap_after = bm.famo_gaps(before, self.min_losses), bm.famo_gaps(after, self.min_losses)
+        ok_before = self._usable(before, gap_before, what, t)
+        ok_after = self._usable(after, gap_after, "after_losses", t)
+        part = ok_before & ok_after
+        self._delta[:] = math.nan
+        if part.any():
+            delta = bm.famo_delta(gap_before[part], gap_after[part])
+            grad = np.zeros(self.num_tasks)
+            grad[part] = bm.famo_logit_grad(self._logits[part], delta)
+            self._logits = self._adam.step(self._logits, grad, mask=part)
+            self._delta[part] = delta
+        self._gaps[ok_after] = gap_after[ok_after]
+        self._weights = self._effective_weights()
+        return self.weights
+
+    def _usable(self, losses: np.ndarray, gaps: np.ndarray, what: str, t: int) -> np.ndarray:
+        ok = present(losses, "famo", what, logger, t)
+        below = ok & ~(gaps > 0)
+        if below.any():
+            logger.warning("famo: %s below min_losses at controller step %d for tasks %s; skipped",
+                           what, t, np.flatnonzero(below).tolist())
+        return ok & ~below
+
+    def _effective_weights(self) -> np.ndarray:
+        if np.isnan(self._gaps).any():
+            return softmax(self._logits)
+        return bm.famo_effective_weights(self._logits, self._gaps)
+
+    def scores(self) -> dict[str, list[float] | float]:
+        return {"logits": self._logits.tolist(), "z": softmax(self._logits).tolist(),
+                "gaps": self._gaps.tolist(), "delta": self._delta.tolist()}
+
+    # ---- checkpointing ------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        return {"source": self.source}
+
+    def state_dict(self) -> dict[str, Any]:
+        """lr, weight_decay and min_losses in it are informational (a resumed run may change them)."""
+        return {**self._state_header(), **self._config(), "lr": self._adam.lr,
+                "weight_decay": self._adam.weight_decay, "min_losses": self.min_losses.tolist(),
+                "t": self._t, "logits": self._logits.tolist(), "gaps": to_json(self._gaps),
+                "delta": to_json(self._delta), "adam": self._adam.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_state(state, **self._config())
+        self._t = int(state["t"])
+        self._logits = np.asarray(state["logits"], dtype=np.float64)
+        self._gaps = from_json(state["gaps"])
+        self._delta = from_json(state["delta"])
+        self._adam.load_state_dict(state["adam"])
+        self._weights = self._effective_weights()

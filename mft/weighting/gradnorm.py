@@ -1,0 +1,170 @@
+"""GradNorm (Chen et al. 2018): learn weights w (summing to K) that equalise the task gradient
+norms G_i = w_i || grad_W l_i || on the output layer W, pushing slower tasks harder.
+
+At each controller step, after the training step that used the current weights:
+  r_i = (l_i / l_i(0)) / mean_j (l_j / l_j(0)),  target_i = mean(G) * r_i^alpha (held constant),
+  L_grad = sum_i | G_i - target_i |,  d L_grad / d w_i = sign(G_i - target_i) * grad_norms_i,
+then one step of the method's own Adam on w, a clip at 0, and renormalisation to sum K
+(``baselines_math.gradnorm_*``). The trainer gives grad_norms_i = || d l_i / d W || for the
+unweighted task losses of this step's batch.
+
+- ``source="train"`` (GradNorm): l_i this step's training losses; l_i(0) each task's first
+  training loss (first step where it appears).
+- ``source="valid"`` (GradNorm*): l_i the controller validation losses (before the step); l_i(0)
+  from ``start()`` (the full validation pass before training), else the first update's losses.
+
+The paper updates w with the network's optimizer and gives no separate learning rate; here w has
+its own Adam with ``lr`` = 0.025 (FAMO's rate for its logits), because at fine-tuning learning
+rates a weight trained by the model's optimizer stays near uniform (the CoBa paper's observation).
+Adam also makes the step independent of the scale of the gradient norms.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from . import baselines_math as bm
+from ._adam import Adam
+from ._common import check_real, check_source, from_json, present, to_json
+from .base import WeightingMethod, register
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class GradNormParams:
+    source: str = "train"   # "train" (GradNorm) or "valid" (GradNorm*: ratios from validation losses)
+    alpha: float = 1.5      # restoring force: larger pulls slow tasks harder
+    lr: float = 0.025       # the weights' own Adam learning rate (not from the paper; see module doc)
+
+    def __post_init__(self) -> None:
+        check_source(self.source)
+        check_real("alpha", self.alpha, low=0.0)
+        check_real("lr", self.lr, low=0.0, low_open=True)
+
+
+@register("gradnorm")
+class GradNorm(WeightingMethod):
+    """GradNorm on the output layer's per-task gradient norms.
+
+    Only the tasks present in a step take part (finite loss >= 0, finite gradient norm >= 0, and
+    l_i(0) known): mean(G) and the ratios are over them, only their weights and Adam moments
+    move, and they are rescaled to keep their sum, so absent tasks keep their weight and the
+    total stays K (with every task present this is the paper's renormalisation). A NaN marks an
+    absent task; a non-finite or negative value is skipped with a warning. A step with no task
+    taking part changes nothing but ``t``.
+
+    ``scores()``: ``raw_weights`` (sum K), and for the last step ``inverse_rates`` r_i,
+    ``weighted_grad_norms`` G_i, ``targets`` (NaN for tasks not taking part) and ``gradnorm_loss``.
+    """
+
+    Params = GradNormParams
+    needs_grads = True
+
+    def __init__(self, num_tasks: int, **params: Any) -> None:
+        super().__init__(num_tasks, **params)
+        p: GradNormParams = self.params
+        self.source, self.alpha = p.source, float(p.alpha)
+        k = self.num_tasks
+        self._adam = Adam(k, lr=p.lr)
+        self._raw = np.ones(k)                # w, summing to K
+        self._initial = np.full(k, math.nan)  # l_i(0); NaN = not known yet
+        self._started = False
+        self._t = 0
+        self._last = {key: np.full(k, math.nan) for key in ("inverse_rates", "weighted_grad_norms", "targets")}
+        self._loss = 0.0
+
+    @property
+    def needs_val_losses(self) -> bool:  # type: ignore[override]
+        return self.source == "valid"
+
+    @property
+    def needs_train_losses(self) -> bool:  # type: ignore[override]
+        return self.source == "train"
+
+    @property
+    def t(self) -> int:
+        return self._t
+
+    def start(self, val_losses: Any = None) -> None:
+        """Source "valid": the full validation losses before training become l_i(0) (tasks whose
+        loss is not finite and > 0 take it from their first update). "train": checks the shape."""
+        if val_losses is None:
+            return
+        losses = self._loss_vector(val_losses, "val_losses")
+        if self.source != "valid":
+            return
+        if self._t > 0:
+            raise RuntimeError(f"gradnorm: start() must be called before the first update(); "
+                               f"{self._t} updates have been made")
+        ok = np.isfinite(losses) & (losses > 0)
+        if not ok.all():
+            logger.warning("gradnorm: start() losses %s are not all finite and > 0; tasks %s take "
+                           "l(0) from their first update", losses.tolist(), np.flatnonzero(~ok).tolist())
+        self._initial = np.where(ok, losses, math.nan)
+        self._started = True
+
+    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
+               after_losses: Any = None) -> np.ndarray:
+        what = "val_losses" if self.source == "valid" else "train_losses"
+        losses = self._loss_vector(val_losses if self.source == "valid" else train_losses, what)
+        norms = self._loss_vector(grad_norms, "grad_norms")
+        t = self._t
+        self._t = t + 1
+        if self.source == "valid" and t == 0 and not self._started:
+            logger.warning("gradnorm (valid): start() was not called before the first update; the "
+                           "first update's validation losses become l(0)")
+        ok = present(losses, "gradnorm", what, logger, t) & present(norms, "gradnorm", "grad_norms", logger, t)
+        fresh = ok & np.isnan(self._initial) & (losses > 0)
+        self._initial[fresh] = losses[fresh]
+        with np.errstate(all="ignore"):
+            part = ok & np.isfinite(losses / self._initial)  # l(0) known, the ratio finite
+        for values in self._last.values():
+            values[:] = math.nan
+        if not part.any():
+            return self.weights
+        w, g = self._raw[part], norms[part]
+        rates = bm.gradnorm_inverse_rates(losses[part], self._initial[part])
+        weighted = w * g
+        targets = bm.gradnorm_targets(weighted, rates, self.alpha)
+        grad = np.zeros(self.num_tasks)
+        grad[part] = bm.gradnorm_weight_grad(w, g, targets)
+        stepped = self._adam.step(self._raw, grad, mask=part)
+        # keep the participating tasks' share: K minus what the others hold (all present: K)
+        self._raw[part] = bm.gradnorm_renormalise(stepped[part], self.num_tasks - float(self._raw[~part].sum()))
+        self._weights = bm.normalise(self._raw)
+        self._last["inverse_rates"][part] = rates
+        self._last["weighted_grad_norms"][part] = weighted
+        self._last["targets"][part] = targets
+        self._loss = bm.gradnorm_loss(weighted, targets)
+        return self.weights
+
+    def scores(self) -> dict[str, list[float] | float]:
+        return {"raw_weights": self._raw.tolist(), **{k: v.tolist() for k, v in self._last.items()},
+                "gradnorm_loss": self._loss}
+
+    # ---- checkpointing ------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        return {"source": self.source}
+
+    def state_dict(self) -> dict[str, Any]:
+        """alpha and lr in it are informational (a resumed run may change them)."""
+        return {**self._state_header(), **self._config(), "alpha": self.alpha, "lr": self._adam.lr,
+                "t": self._t, "raw_weights": self._raw.tolist(), "initial_losses": to_json(self._initial),
+                "started": self._started, "adam": self._adam.state_dict(),
+                "last": {k: to_json(v) for k, v in self._last.items()}, "gradnorm_loss": self._loss}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_state(state, **self._config())
+        self._t = int(state["t"])
+        self._raw = np.asarray(state["raw_weights"], dtype=np.float64)
+        self._weights = bm.normalise(self._raw)
+        self._initial = from_json(state["initial_losses"])
+        self._started = bool(state["started"])
+        self._adam.load_state_dict(state["adam"])
+        self._last = {k: from_json(v) for k, v in state["last"].items()}
+        self._loss = float(state["gradnorm_loss"])

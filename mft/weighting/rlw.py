@@ -1,0 +1,69 @@
+"""Random loss weighting, registered as ``random`` (Lin et al. 2021, RLW): w = softmax(z) with
+z ~ N(0, I) drawn afresh at every controller step, from a NumPy generator seeded by ``seed``.
+
+It needs no signal, so the trainer calls ``update()`` before each controller step and the draw
+weighs that step. Every rank seeds the same generator and so draws the same weights; the
+generator's state is in ``state_dict``, so a resumed run continues the same sequence.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from . import baselines_math as bm
+from ._common import is_int
+from .base import WeightingMethod, register
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomParams:
+    seed: int = 0   # seeds the generator (PCG64); the same on every rank
+
+    def __post_init__(self) -> None:
+        if not (is_int(self.seed) and self.seed >= 0):
+            raise ValueError(f"weighting.seed must be an integer >= 0, got {self.seed!r}")
+
+
+@register("random")
+class RandomWeighting(WeightingMethod):
+    """``scores()``: ``logits`` z of the last draw (0 before the first)."""
+
+    Params = RandomParams
+
+    def __init__(self, num_tasks: int, **params: Any) -> None:
+        super().__init__(num_tasks, **params)
+        self.seed = int(self.params.seed)
+        self._rng = np.random.default_rng(self.seed)
+        self._z = np.zeros(self.num_tasks)
+        self._t = 0
+
+    @property
+    def t(self) -> int:
+        return self._t
+
+    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
+               after_losses: Any = None) -> np.ndarray:
+        self._z = self._rng.standard_normal(self.num_tasks)
+        self._weights = bm.rlw_weights(self._z)
+        self._t += 1
+        return self.weights
+
+    def scores(self) -> dict[str, list[float] | float]:
+        return {"logits": self._z.tolist()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator state (Python ints, JSON-safe) continues the sequence exactly; seed is
+        informational once a state exists."""
+        return {**self._state_header(), "seed": self.seed, "t": self._t, "logits": self._z.tolist(),
+                "rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_state(state)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self._rng = rng
+        self._t = int(state["t"])
+        self._z = np.asarray(state["logits"], dtype=np.float64)
+        self._weights = bm.rlw_weights(self._z) if self._t else np.full(self.num_tasks, 1.0 / self.num_tasks)
