@@ -102,6 +102,15 @@ class LoggingConfig:
 
 
 @dataclass
+class ReproduceConfig:
+    """Read by launch/reproduce.py only: the methods to compare and how to score them."""
+    methods: list[str] = field(default_factory=lambda: ["uniform", "stl", "lbtw_valid", "gradnorm_valid",
+                                                         "famo_valid", "coba"])
+    overrides: dict = field(default_factory=dict)     # per method, --set style overrides: {"famo_valid": {"training.lr": 5e-6}}
+    benchmarks: list[str] = field(default_factory=list)  # e.g. ["humaneval", "humaneval-x", "mbpp"]; [] = per-task test loss
+
+
+@dataclass
 class RunConfig:
     output_dir: str
     model: ModelConfig
@@ -112,6 +121,8 @@ class RunConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    reproduce: ReproduceConfig = field(default_factory=ReproduceConfig)
+    description: str = ""               # free text: what the run reproduces, on what hardware
 
     def __post_init__(self) -> None:
         if not isinstance(self.deepspeed, (str, dict)):
