@@ -25,6 +25,7 @@ class TaskConfig:
     train: list[str]  # JSONL files
     valid: list[str] = field(default_factory=list)  # if empty, valid_fraction of train is held out
     valid_fraction: float = 0.0
+    test: list[str] = field(default_factory=list)  # held-out files for evaluation only; never trained or validated on
 
     def validate(self, key: str = "task") -> None:
         """Raise `DataError` naming `key` (e.g. ``data.tasks[1]``) if a value is unusable."""

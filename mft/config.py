@@ -149,7 +149,7 @@ def _path_keys(raw: dict) -> list[tuple[Any, Any]]:
         for task in data.get("tasks") or []:
             if not isinstance(task, dict):
                 continue
-            for k in ("train", "valid"):
+            for k in ("train", "valid", "test"):
                 value = task.get(k)
                 if isinstance(value, str):
                     found.append((task, k))

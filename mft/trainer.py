@@ -83,7 +83,8 @@ class Trainer:
         self.valid_rows = plan_rows(self.data.valid, d.mode, d.seq_length, seed)
         self.sampler = GlobalBatchSampler(len(self.train_rows), world_size=self.dist.world_size,
                                           rank=self.dist.rank, micro_batch_size=t.micro_batch_size,
-                                          grad_accum=t.grad_accum, seed=seed)
+                                          grad_accum=t.grad_accum, seed=seed,
+                                          drop_last=False)  # every row once per epoch; the last step is padded
         self.ctl_sampler = StratifiedValidSampler(self.data.valid.task_ids, k, d.valid_samples_per_task, seed,
                                                   world_size=self.dist.world_size, rank=self.dist.rank)
         pad = self.tokenizer.pad_token_id

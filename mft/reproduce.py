@@ -1,0 +1,132 @@
+"""Train every weighting method on one config, score each selected checkpoint, write the report.
+
+    python launch/reproduce.py --config configs/compare_cpu.json --out docs/results/compare_cpu
+
+Method names: any registered weighting method (`uniform`, `coba`, `famo`, ...), with `_valid`
+for its validation-loss source (`famo_valid` = FAMO*), `coba_no_rcs` / `coba_no_acs` / `coba_no_df`
+for CoBa's ablations, and `stl` (one single-task run per task). Each run goes to
+`<out>/runs/<method>`; a run whose summary.json exists is not repeated, nor is a scored one, so
+an interrupted reproduction continues where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .config import RunConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "launch", "train.py")
+ABLATIONS = ("rcs", "acs", "df")
+
+
+@dataclass
+class MethodRun:
+    name: str
+    output_dir: str
+    overrides: list[str]
+    stl: bool = False
+
+
+def method_overrides(cfg: RunConfig, name: str) -> list[str]:
+    """--set overrides that turn the config's weighting into method `name`."""
+    method, params = name, {}
+    if name.endswith("_valid"):
+        method, params = name[: -len("_valid")], {"source": "valid"}
+    if name.startswith("coba_no_"):
+        part = name[len("coba_no_"):]
+        if part not in ABLATIONS:
+            raise ValueError(f"unknown CoBa ablation {name!r}; use coba_no_rcs, coba_no_acs or coba_no_df")
+        method, params = "coba", {"ablate": part}
+    if method == cfg.weighting.method:  # keep the config's settings of its own method (CoBa's window, ...)
+        params = {**cfg.weighting.params, **params}
+    sets = [f"weighting.method={method}", f"weighting.params={json.dumps(params)}"]
+    for key, value in cfg.reproduce.overrides.get(name, {}).items():
+        sets.append(f"{key}={json.dumps(value)}")
+    return sets
+
+
+def plan(cfg: RunConfig, methods: list[str], out: str) -> list[MethodRun]:
+    runs = []
+    for name in methods:
+        if name == "stl":
+            sets = [f"weighting.method=uniform", "weighting.params={}"]
+            runs.append(MethodRun(name, os.path.join(out, "runs", name), sets, stl=True))
+        else:
+            runs.append(MethodRun(name, os.path.join(out, "runs", name), method_overrides(cfg, name)))
+    return runs
+
+
+def _finished(run: MethodRun, cfg: RunConfig) -> bool:
+    if run.stl:
+        return all(os.path.exists(os.path.join(run.output_dir, "stl", t.name, "summary.json")) for t in cfg.data.tasks)
+    return os.path.exists(os.path.join(run.output_dir, "summary.json"))
+
+
+def train(run: MethodRun, config_path: str, extra: list[str], ranks: int, log=print) -> None:
+    """Train one method through the launcher (skipped when already finished)."""
+    args = ["--config", config_path, "--set", f"output_dir={run.output_dir}", "--set", "logging.progress_bar=false"]
+    args += [a for o in run.overrides + extra for a in ("--set", o)] + (["--stl"] if run.stl else [])
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if ranks > 1:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [os.path.join(os.path.dirname(sys.executable), "deepspeed"), "--num_gpus", str(ranks),
+               "--master_port", str(port), TRAIN, *args]
+        env.setdefault("OMP_NUM_THREADS", "1")
+    else:
+        cmd = [sys.executable, TRAIN, *args]
+    log(f"[{run.name}] training -> {run.output_dir}")
+    os.makedirs(run.output_dir, exist_ok=True)
+    with open(os.path.join(run.output_dir, "train.log"), "w") as f:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"[{run.name}] training failed (exit {proc.returncode}); see {run.output_dir}/train.log")
+
+
+def read_metrics(run_dir: str) -> list[dict]:
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def best_steps(metrics: list[dict], tasks: list[str]) -> dict[str, int]:
+    """Each task's own best validation step (lowest validation loss)."""
+    valid = [r for r in metrics if "valid_loss" in r]
+    return {t: min(valid, key=lambda r: r["valid_loss"][t] if r["valid_loss"][t] is not None else float("inf"))["step"]
+            for t in tasks}
+
+
+def score(run: MethodRun, cfg: RunConfig) -> dict:
+    """Per task: test loss and exact match at the run's selected checkpoint; the convergence spread."""
+    from .task_eval import evaluate_tasks
+
+    cached = os.path.join(run.output_dir, "scores.json")
+    if os.path.exists(cached):
+        with open(cached) as f:
+            return json.load(f)
+    tasks = [t.name for t in cfg.data.tasks]
+    tests = {t.name: t.test for t in cfg.data.tasks}
+    if any(not files for files in tests.values()):
+        raise ValueError("every task needs data.tasks[].test files for the comparison")
+    result: dict = {"tasks": {}}
+    if run.stl:
+        for t in tasks:
+            task_dir = os.path.join(run.output_dir, "stl", t)
+            result["tasks"][t] = evaluate_tasks(os.path.join(task_dir, "best"), {t: tests[t]},
+                                                chat_template=cfg.data.chat_template)[t]
+            result["tasks"][t]["selected_step"] = json.load(open(os.path.join(task_dir, "summary.json")))["best_step"]
+    else:
+        result["tasks"] = evaluate_tasks(os.path.join(run.output_dir, "best"), tests, chat_template=cfg.data.chat_template)
+        summary = json.load(open(os.path.join(run.output_dir, "summary.json")))
+        steps = best_steps(read_metrics(run.output_dir), tasks)
+        result["selected_step"] = summary["best_step"]
+        result["task_best_steps"] = steps
+        result["convergence_spread"] = max(steps.values()) - min(steps.values())
+    with open(cached, "w") as f:
+        json.dump(result, f, indent=1)
+    return result
