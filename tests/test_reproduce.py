@@ -1,0 +1,70 @@
+"""The comparison pipeline's pieces: method mapping, scoring on test files, table and figures."""
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, LlamaConfig
+
+from data_pipeline import train_sentencepiece
+from mft.config import load_config
+from mft.report import figures, markdown_table, minmax
+from mft.reproduce import best_steps, method_overrides, plan
+from mft.task_eval import evaluate_tasks
+from launch_helpers import ROOT
+
+COMPARE = f"{ROOT}/configs/compare_cpu.json"
+
+
+def test_method_names_map_to_weighting_overrides():
+    cfg = load_config(COMPARE)
+    assert method_overrides(cfg, "famo_valid")[:2] == ["weighting.method=famo", 'weighting.params={"source": "valid"}']
+    coba = json.loads(method_overrides(cfg, "coba_no_df")[1].split("=", 1)[1])
+    assert coba["ablate"] == "df" and coba["history_window"] == cfg.weighting.params["history_window"]
+    with pytest.raises(ValueError, match="unknown CoBa ablation"):
+        method_overrides(cfg, "coba_no_xyz")
+    runs = plan(cfg, ["uniform", "stl"], "/out")
+    assert runs[1].stl and runs[1].output_dir == "/out/runs/stl"
+
+
+def test_table_bolds_the_best_of_each_column():
+    scores = {"a": {"tasks": {"x": {"loss": 1.0, "exact_match": 0.5}}, "convergence_spread": 100},
+              "b": {"tasks": {"x": {"loss": 2.0, "exact_match": 0.75}}, "convergence_spread": 50}}
+    table = markdown_table(scores, ["x"]).splitlines()
+    assert table[2] == "| a | **1.000** | 50.0 | **1.000** | 50.0 | 100 |"
+    assert table[3] == "| b | 2.000 | **75.0** | 2.000 | **75.0** | **50** |"
+
+
+def test_best_steps_and_minmax():
+    metrics = [{"step": 0, "valid_loss": {"x": 3.0, "y": 3.0}}, {"step": 10, "valid_loss": {"x": 1.0, "y": 2.0}},
+               {"step": 20, "valid_loss": {"x": 2.0, "y": 1.5}}, {"step": 21, "loss": 1.0}]
+    assert best_steps(metrics, ["x", "y"]) == {"x": 10, "y": 20}
+    assert minmax([2.0, 4.0, 3.0]) == [0.0, 1.0, 0.5]
+
+
+def test_figures_are_written(tmp_path):
+    records = [{"step": s, "valid_loss_ratio": {"x": 1 / (s + 1)}, "weights": {"x": 1.0}, "weighting_df": 0.5}
+               for s in range(5)]
+    paths = figures({"coba": records}, ["x"], str(tmp_path))
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["valid_ratio.png", "weights.png", "coba_df.png"]
+    assert all((tmp_path / p.rsplit("/", 1)[1]).stat().st_size > 1000 for p in paths)
+
+
+def test_task_scores_loss_and_exact_match(tmp_path, monkeypatch):
+    tok = train_sentencepiece([f"question {i} answer {i * 3}" for i in range(200)], str(tmp_path / "m"), vocab_size=300)
+    model = AutoModelForCausalLM.from_config(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                                         num_hidden_layers=1, num_attention_heads=2))
+    model.save_pretrained(tmp_path / "m")
+    test = tmp_path / "t.jsonl"
+    test.write_text(json.dumps({"prompt": "question 1", "completion": "answer 3"}) + "\n")
+    got = evaluate_tasks(str(tmp_path / "m"), {"t": [str(test)]})["t"]
+    # the same loss by hand: default template, answer tokens + EOS
+    prompt = [tok.bos_token_id] + tok.encode("<|user|>\n", add_special_tokens=False) + \
+        tok.encode("question 1", add_special_tokens=False) + tok.encode("\n", add_special_tokens=False) + \
+        tok.encode("<|assistant|>\n", add_special_tokens=False)
+    answer = tok.encode("answer 3", add_special_tokens=False) + [tok.eos_token_id]
+    logits = model(torch.tensor([prompt + answer])).logits[0, len(prompt) - 1:-1]
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor(answer)).item()
+    assert got["loss"] == pytest.approx(expected, rel=1e-5) and got["samples"] == 1
+    # a model whose greedy output is the answer scores exact match 1
+    monkeypatch.setattr(type(model), "generate", lambda self, ids, **kw: torch.tensor([ids[0].tolist() + answer]))
+    assert evaluate_tasks(str(tmp_path / "m"), {"t": [str(test)]})["t"]["exact_match"] == 1.0
