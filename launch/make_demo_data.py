@@ -4,7 +4,7 @@
 
 The tasks differ in size by 60x and in how fast a tiny model learns them under uniform weights:
 - `copy` (1,000 train records, chat schema): repeat a random letter string. Learned fast.
-- `addition` (3,000 train, plain schema): add two numbers of up to 4 digits. Learned slowly.
+- `addition` (3,000 train, plain schema): add two numbers of up to 3 digits. Learned slowly.
 - `reverse` (48 train, MFTCoder schema): reverse a letter string. Far too few examples to learn
   the rule: the model memorises them and its validation loss turns upward (it overfits),
   the case CoBa is meant to hold back.
@@ -18,11 +18,11 @@ import os
 import random
 import string
 
-LETTERS = string.ascii_lowercase[:12]
+LETTERS = string.ascii_lowercase[:8]
 SIZES = {"copy": (1000, 100, 100), "addition": (3000, 100, 100), "reverse": (48, 24, 24)}
 
 
-def _word(rng: random.Random, low: int = 4, high: int = 8) -> str:
+def _word(rng: random.Random, low: int = 3, high: int = 5) -> str:
     return "".join(rng.choice(LETTERS) for _ in range(rng.randint(low, high)))
 
 
@@ -32,7 +32,7 @@ def copy_record(rng: random.Random) -> dict:
 
 
 def addition_record(rng: random.Random) -> dict:
-    a, b = rng.randint(0, 9999), rng.randint(0, 9999)
+    a, b = rng.randint(0, 999), rng.randint(0, 999)
     return {"prompt": f"{a}+{b}=", "completion": str(a + b)}
 
 
