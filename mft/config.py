@@ -48,6 +48,7 @@ class TrainingConfig:
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     grad_clip: float = 1.0              # 0 = off
+    max_nonfinite_steps: int = 3        # stop after this many steps in a row with a non-finite loss (each is skipped)
     seed: int = 42
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ from .distributed import all_reduce_max, all_reduce_sum, barrier, init_distribut
 from .ds_config import engine_config, zero_stage
 from .early_stopping import EarlyStopping, mean_loss_ratio
 from .export import export_hf
+from .faults import Faults
 from .grad_norms import OutputLayerInputs, task_output_grad_norms
 from .metrics_log import MetricsLog
 from .model import build_model, build_tokenizer
@@ -44,6 +45,10 @@ def default_cache_dir() -> str:
     """Token and tokenizer cache shared by runs (entries are keyed by content): $MFT_CACHE, else ~/.cache/mft."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced non-finite losses that could not be skipped safely."""
 
 
 class Trainer:
@@ -59,6 +64,8 @@ class Trainer:
         self.checkpoints = Checkpointer(os.path.join(cfg.output_dir, "checkpoints"),
                                         rank=self.dist.rank, keep_last=cfg.checkpoint.keep_last)
         self.step = 0
+        self.nonfinite_in_a_row = self.nonfinite_total = 0
+        self.faults = Faults(self.dist.rank)
         self.stopwatch = Stopwatch()
         self.reference_losses: list[float] | None = None  # full validation before training
         self.last_valid: dict | None = None
@@ -139,6 +146,8 @@ class Trainer:
             if controller_step and self.weighting.needs_val_losses:  # before the step, on every task
                 ctl_rows = self._controller_rows()
                 val = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid), timer="controller")
+                if self.faults.nan_valid(self.step + 1):
+                    val = val * math.nan
                 record["controller_valid_loss"] = self._per_task(val)
             if controller_step and not self.weighting.updates_after_step:
                 record.update(self._update_weights(val_losses=val))
@@ -178,6 +187,7 @@ class Trainer:
         task_counts = counts[:k]
         weights = torch.as_tensor(np.asarray(self.weighting.weights, dtype=np.float64))
         lr = self.scheduler.get_last_lr()[0]
+        skipped_before = self.engine.skipped_steps
         sums = torch.zeros(k, dtype=torch.float64)
         norm_sums = torch.zeros(2 * k, dtype=torch.float64)  # output-layer gradient norms, when asked for
         for b in batches:
@@ -190,11 +200,15 @@ class Trainer:
                 norms, present = task_output_grad_norms(logits, hidden.value, b["labels"].to(self.dist.device), task_ids, k)
                 norm_sums += torch.cat([norms, present.double()])
             loss = losses.weighted_loss(task_sums, task_counts.to(task_sums.device), weights.to(task_sums.device))
+            if self.faults.nan_loss(self.step + 1):
+                loss = loss * math.nan
+                task_sums = task_sums * math.nan
             # DeepSpeed averages gradients over ranks: scale by world size so they sum instead
             self.engine.backward(loss * self.dist.world_size, scale_wrt_gas=False)
             self.engine.step()
             sums += task_sums.detach().double().cpu()
         sums = all_reduce_sum(sums)
+        skipped = self._check_finite(sums, skipped_before)
         task_loss = torch.where(task_counts > 0, sums / task_counts.clamp(min=1), torch.full_like(sums, math.nan))
         used = losses.present_weights(weights, task_counts)
         seconds = time.perf_counter() - start
@@ -211,7 +225,37 @@ class Trainer:
             "tokens_per_s": float(counts[k]) / seconds,
             "epoch": self.sampler.epoch,
         }
+        if skipped:
+            stats.update(skipped_step=True, loss=math.nan)
+            signals["train_losses"] = np.full(k, math.nan)  # the batch taught nothing: no signal from it
         return stats, signals
+
+    def _check_finite(self, sums: torch.Tensor, skipped_before: int) -> bool:
+        """True when this step's loss was non-finite (on any rank) and its update was skipped.
+
+        DeepSpeed's ZeRO-1/2 optimizer skips an update whose gradient norm is not finite; where the
+        engine did not skip (or too many steps in a row were bad) the run stops with a clear message
+        instead of training on NaN weights.
+        """
+        if bool(torch.isfinite(sums).all()):
+            self.nonfinite_in_a_row = 0
+            return False
+        self.nonfinite_in_a_row += 1
+        self.nonfinite_total += 1
+        step = self.step + 1
+        if self.engine.skipped_steps == skipped_before:
+            raise NonFiniteLossError(
+                f"step {step}: the training loss is not finite and DeepSpeed (ZeRO stage "
+                f"{self.engine.zero_optimization_stage()}) applied the update anyway; use ZeRO-1 or 2 with "
+                f"training.grad_clip > 0 (bf16: set deepspeed.bf16.check_grad_overflow), or lower training.lr")
+        limit = self.cfg.training.max_nonfinite_steps
+        self.log(f"step {step}: non-finite training loss, update skipped ({self.nonfinite_in_a_row} in a row, "
+                 f"{self.nonfinite_total} in all)")
+        if self.nonfinite_in_a_row >= limit:
+            raise NonFiniteLossError(f"step {step}: {self.nonfinite_in_a_row} steps in a row had a non-finite "
+                                     f"training loss (training.max_nonfinite_steps = {limit}); the run has diverged: "
+                                     f"lower training.lr or check the data; resume from the last checkpoint")
+        return True
 
     def _step_signals(self, val, signals: dict, batches: list[dict], ctl_rows) -> dict:
         """What the weighting method declared it needs, gathered around the step just taken."""
@@ -274,6 +318,10 @@ class Trainer:
 
     def _update_weights(self, **signals) -> dict:
         """One controller step; returns what to log (scores, and the replicas' agreement)."""
+        val = signals.get("val_losses")
+        if val is not None and not np.isfinite(val).all():  # the stratified batch holds every task
+            self.log(f"step {self.step + 1}: non-finite validation loss {val.tolist()}; weights not updated")
+            return {"controller_skipped": True}
         with self.stopwatch.time("controller_math"):
             self.weighting.update(**{name: np.asarray(v).tolist() for name, v in signals.items() if v is not None})
         with self.stopwatch.time("controller_allreduce"):
@@ -317,7 +365,8 @@ class Trainer:
         return {"step": self.step, "tasks": self.tasks, "total_steps": self.total_steps,
                 "sampler": self.sampler.state_dict(), "ctl_sampler": self.ctl_sampler.state_dict(),
                 "weighting": self.weighting.state_dict(), "early_stopping": self.early.state_dict(),
-                "reference_losses": self.reference_losses, "last_valid": self.last_valid}
+                "reference_losses": self.reference_losses, "last_valid": self.last_valid,
+                "nonfinite": [self.nonfinite_in_a_row, self.nonfinite_total]}
 
     def save(self) -> str:
         path = self.checkpoints.save(self.engine, self.step, self.state_dict(),
@@ -340,6 +389,7 @@ class Trainer:
         self.early.load_state_dict(state["early_stopping"])
         self.reference_losses = state["reference_losses"]
         self.last_valid = state["last_valid"]
+        self.nonfinite_in_a_row, self.nonfinite_total = state["nonfinite"]
         self.log(f"resumed from {path} at step {self.step}")
 
     # ---- reporting ----------------------------------------------------------------------------

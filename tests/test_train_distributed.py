@@ -183,3 +183,28 @@ def test_every_baseline_on_two_ranks(tmp_path, cache_dir, method, params):
     _check_replicated_weights(metrics, ["copy", "addition", "reverse"])
     weights = [tuple(r["weights"].values()) for r in metrics if "weights" in r]
     assert len(set(weights)) > 1, "the weights never moved"
+
+
+def test_nan_loss_skips_the_step_on_both_ranks_and_nan_validation_skips_the_controller(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv("MFT_FAULT_NAN_LOSS", "3")
+    monkeypatch.setenv("MFT_FAULT_NAN_VALID", "4")
+    out = tmp_path / "nan"
+    run_train(_base(out, cache_dir) + ["training.max_steps=6", "validation.interval=6",
+                                       'weighting.params={"history_window": 4, "warmup_steps": 1}'], ranks=2)
+    metrics = {r["step"]: r for r in read_metrics(str(out)) if r["step"] > 0}
+    assert metrics[3].get("skipped_step") is True and metrics[3]["loss"] is None
+    assert all(not metrics[s].get("skipped_step") for s in (1, 2, 4, 5, 6))
+    assert metrics[4].get("controller_skipped") is True and "weighting_rcs" not in metrics[4]
+    assert metrics[5]["weights_rank_spread"] == 0.0
+    params = final_params(str(out))
+    assert all(torch.isfinite(v).all() for v in params.values())
+    state = json.loads((out / "checkpoints" / "step_000006" / "trainer_state.json").read_text())
+    assert state["nonfinite"] == [0, 1]
+
+
+def test_too_many_nonfinite_steps_in_a_row_stop_with_a_message(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv("MFT_FAULT_NAN_LOSS", "2,3")
+    proc = run_train(_base(tmp_path / "diverged", cache_dir) + ["training.max_steps=6", "training.max_nonfinite_steps=2"],
+                     ranks=1, check=False)
+    assert proc.returncode == 2
+    assert "step 3: 2 steps in a row had a non-finite training loss" in proc.stderr
