@@ -20,6 +20,21 @@ def free_port() -> int:
 
 def run_train(overrides: list[str], *, ranks: int, config: str = DEMO, resume: str | None = None,
               extra: tuple[str, ...] = (), timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+    cmd, env = _command(overrides, ranks=ranks, config=config, resume=resume, extra=extra)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"training failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def start_train(overrides: list[str], *, ranks: int, log: str, config: str = DEMO) -> subprocess.Popen:
+    """The same run in the background, its output going to `log` (for tests that interrupt it)."""
+    cmd, env = _command(overrides, ranks=ranks, config=config, resume=None, extra=())
+    with open(log, "w") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _command(overrides, *, ranks, config, resume, extra):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu",
            "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
     args = ["--config", config, *extra] + [a for o in overrides for a in ("--set", o)]
@@ -31,10 +46,7 @@ def run_train(overrides: list[str], *, ranks: int, config: str = DEMO, resume: s
     else:
         launcher = os.path.join(os.path.dirname(sys.executable), "deepspeed")
         cmd = [launcher, "--num_gpus", str(ranks), "--master_port", str(free_port()), TRAIN, *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"training failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
-    return proc
+    return cmd, env
 
 
 def read_metrics(output_dir: str) -> list[dict]:

@@ -1,0 +1,129 @@
+"""Each language: real canonical solutions pass, and wrong completions fail for the right reason.
+
+Needs the benchmark data (../shared/data or $MFT_BENCHMARK_DIR) and the toolchains
+(`bash eval/toolchains/install.sh`); without them the tests skip, except in CI where a missing
+toolchain fails.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from eval.benchmarks import find_data_dir, load_suites
+from eval.benchmarks.files import ENV_VAR
+from eval.execution import Job, execute_all
+from eval.languages import make_runner
+from eval.sandbox import SandboxPool
+
+DATA = find_data_dir()
+pytestmark = pytest.mark.skipif(
+    DATA is None or not DATA.is_dir(), reason=f"benchmark data not found: set {ENV_VAR} or put it at ../shared/data"
+)
+
+# problems per language: the first few, plus those that need boost, openssl, js-md5 or crypto/md5
+CANONICAL = {
+    "python": (0, 1, 2, 53),
+    "cpp": (0, 1, 22, 137, 162),
+    "java": (0, 1, 2),
+    "js": (0, 1, 162),
+    "go": (0, 1, 162),
+}
+# completions of problem 0 (has_close_elements) that fail in a known way
+WRONG = {
+    "python": {
+        "compile_error": "    return (\n",
+        "wrong_answer": "    return False\n",
+        "runtime_error": "    return 1 / 0\n",
+        "timeout": "    while True:\n        pass\n",
+    },
+    "cpp": {
+        "compile_error": "    return undefined_name;\n}\n",
+        "wrong_answer": "    return false;\n}\n",
+        "runtime_error": "    vector<int> v;\n    return v.at(5) == 1;\n}\n",
+        "timeout": "    volatile long x = 0;\n    while (true) { x++; }\n}\n",
+    },
+    "java": {
+        "compile_error": "        return undefinedName;\n    }\n}\n",
+        "wrong_answer": "        return false;\n    }\n}\n",
+        "runtime_error": "        Object o = null;\n        return o.hashCode() == 1;\n    }\n}\n",
+        "timeout": "        while (true) {}\n    }\n}\n",
+    },
+    "js": {
+        "compile_error": "  return )(;\n}\n",
+        "wrong_answer": "  return false\n}\n",
+        "runtime_error": "  return null.x\n}\n",
+        "timeout": "  while (true) {}\n}\n",
+    },
+    "go": {
+        "compile_error": "    return undefinedName\n}\n",
+        "wrong_answer": "    return false\n}\n",
+        "runtime_error": "    var m map[string]int\n    m[\"a\"] = 1\n    return false\n}\n",
+        "timeout": "    for {\n    }\n}\n",
+    },
+}
+SHORT_TIMEOUTS = {
+    "python": {"timeout_s": 3},
+    "cpp": {"timeout_s": 3},
+    "java": {"timeout_s": 4},
+    "js": {"timeout_s": 3},
+    "go": {"test_timeout_s": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(2) as pool:
+        yield pool
+
+
+def runner_or_skip(language: str):
+    runner = make_runner(language, **SHORT_TIMEOUTS[language])
+    problem = runner.toolchain_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return runner
+
+
+@pytest.mark.parametrize("language", list(CANONICAL))
+def test_canonical_solutions_pass(pool, language):
+    runner = runner_or_skip(language)
+    suite = load_suites(["humaneval-x"], data_dir=DATA, languages=[language])[0]
+    problems = [suite.problems[i] for i in CANONICAL[language]]
+    jobs = [Job(runner, suite.assemble(p, p.reference)) for p in problems]
+    verdicts = dict(execute_all(pool, jobs))
+    failed = {problems[i].task_id: v.detail[-300:] for i, v in verdicts.items() if not v.passed}
+    assert not failed
+
+
+@pytest.mark.parametrize("language", list(WRONG))
+def test_wrong_completions_fail_for_the_right_reason(pool, language):
+    runner = runner_or_skip(language)
+    suite = load_suites(["humaneval-x"], data_dir=DATA, languages=[language])[0]
+    problem = suite.problems[0]
+    kinds = list(WRONG[language])
+    jobs = [Job(runner, suite.assemble(problem, WRONG[language][k])) for k in kinds]
+    verdicts = dict(execute_all(pool, jobs))
+    assert {k: verdicts[i].kind for i, k in enumerate(kinds)} == {k: k for k in kinds}
+
+
+def test_javascript_reference_errors_are_reported(pool):
+    """JavaScript/112 and /155 have wrong reference solutions: only stderr from console.assert shows it."""
+    runner = runner_or_skip("js")
+    suite = load_suites(["humaneval-x"], data_dir=DATA, languages=["js"])[0]
+    problems = [suite.problem("JavaScript/112"), suite.problem("JavaScript/155")]
+    verdicts = dict(execute_all(pool, [Job(runner, suite.assemble(p, p.reference)) for p in problems]))
+    assert [verdicts[i].kind for i in range(2)] == ["wrong_answer", "wrong_answer"]
+    assert "Assertion failed" in verdicts[0].detail
+
+
+def test_humaneval_and_mbpp_references_pass(pool):
+    runner = runner_or_skip("python")
+    jobs = []
+    for suite in load_suites(["humaneval", "mbpp"], data_dir=DATA):
+        # MBPP/367 needs its test_setup_code after the solution
+        chosen = suite.problems[:3] + ((suite.problem(367),) if suite.benchmark == "mbpp" else ())
+        jobs += [Job(runner, suite.assemble(p, p.reference)) for p in chosen]
+    assert all(v.passed for _, v in execute_all(pool, jobs))
