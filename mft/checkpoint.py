@@ -23,6 +23,10 @@ import torch
 
 from .distributed import barrier
 
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written; the message names the folder and the last good one."""
+
+
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -37,19 +41,29 @@ class Checkpointer:
         self.keep_last = keep_last
 
     def save(self, engine, step: int, trainer_state: dict, *, protect_step: int | None = None) -> str:
-        """Save on every rank (a collective call); returns the checkpoint folder."""
+        """Save on every rank (a collective call); returns the checkpoint folder.
+
+        Raises CheckpointError (naming the folder and the last good checkpoint) when the disk is
+        full or the folder cannot be written; the previous checkpoint and `latest` stay intact.
+        """
         name = step_dir_name(step)
         tmp_name = f".tmp_{name}"
         final = os.path.join(self.root, name)
-        if self.rank == 0:
-            os.makedirs(self.root, exist_ok=True)
-            shutil.rmtree(os.path.join(self.root, tmp_name), ignore_errors=True)
-        barrier()
-        engine.save_checkpoint(self.root, tag=tmp_name, save_latest=False)
         tmp = os.path.join(self.root, tmp_name)
-        torch.save(_rng_state(), os.path.join(tmp, f"rng_rank{self.rank}.pt"))
-        if self.rank == 0:
-            _write_json(os.path.join(tmp, "trainer_state.json"), trainer_state)
+        try:
+            if self.rank == 0:
+                os.makedirs(self.root, exist_ok=True)
+                shutil.rmtree(tmp, ignore_errors=True)
+            barrier()
+            engine.save_checkpoint(self.root, tag=tmp_name, save_latest=False)
+            torch.save(_rng_state(), os.path.join(tmp, f"rng_rank{self.rank}.pt"))
+            if self.rank == 0:
+                _write_json(os.path.join(tmp, "trainer_state.json"), trainer_state)
+        except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CheckpointError(f"cannot write checkpoint {final}: {exc}; the last good checkpoint is "
+                                  f"{self.latest() or 'none'}; free disk space or fix the folder's permissions, "
+                                  "then continue with --resume") from None
         barrier()
         if self.rank == 0:
             shutil.rmtree(final, ignore_errors=True)

@@ -28,13 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     from data_pipeline import DataError
     from .config import load_config
     from .config_loader import ConfigError
+    from .checkpoint import CheckpointError
     from .trainer import NonFiniteLossError, Trainer
 
     try:
         cfg = load_config(args.config, args.overrides)
         for run in (stl_configs(cfg) if args.stl else [cfg]):
             Trainer(run, resume=args.resume).train()
-    except (ConfigError, DataError, FileNotFoundError, NonFiniteLossError) as exc:
+    except (ConfigError, DataError, FileNotFoundError, NonFiniteLossError, CheckpointError) as exc:
         print(f"mft: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -45,3 +45,28 @@ def test_disabled_log_writes_nothing(tmp_path):
     log.log({"step": 1, "loss": 1.0})
     log.close()
     assert not (tmp_path / "x").exists()
+
+
+class FailingEngine(FakeEngine):
+    """Writes part of a checkpoint, then the disk is full."""
+
+    def save_checkpoint(self, root, tag, save_latest):
+        os.makedirs(os.path.join(root, tag), exist_ok=True)
+        with open(os.path.join(root, tag, "half.pt"), "w") as f:
+            f.write("partial")
+        raise OSError(28, "No space left on device")
+
+
+def test_failed_save_keeps_the_last_good_checkpoint(tmp_path):
+    import pytest
+    from mft.checkpoint import CheckpointError
+
+    ckpt = Checkpointer(str(tmp_path), rank=0, keep_last=2)
+    ckpt.save(FakeEngine(), 10, {"step": 10})
+    with pytest.raises(CheckpointError) as err:
+        ckpt.save(FailingEngine(), 20, {"step": 20})
+    message = str(err.value)
+    assert "No space left on device" in message and "step_000010" in message and "--resume" in message
+    assert ckpt.latest() == str(tmp_path / "step_000010")
+    assert sorted(os.listdir(tmp_path)) == ["latest", "step_000010"]  # nothing half-written left
+    assert (tmp_path / "step_000010" / "model.pt").exists() and (tmp_path / "step_000010" / "trainer_state.json").exists()
