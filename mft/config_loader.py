@@ -38,7 +38,7 @@ def build(cls: type, raw: Any, where: str = "") -> Any:
         if key not in fields:
             valid = ", ".join(sorted(fields))
             raise ConfigError(
-                f"{_join(where, key)} is not a valid key{closest(key, fields, where)} (valid keys: {valid})")
+                f"{_join(where, _printable(key))} is not a valid key{closest(key, fields, where)} (valid keys: {valid})")
     values = {}
     for name, f in fields.items():
         key = _join(where, name)
@@ -154,6 +154,10 @@ def _index(part: str, node: list, where: str) -> int:
     if not part.isdigit() or int(part) >= len(node):
         raise ConfigError(f"--set: {where} must be an index below {len(node)}")
     return int(part)
+
+
+def _printable(key: str) -> str:
+    return key if key.isprintable() else repr(key)
 
 
 def _join(where: str, key: str) -> str:
