@@ -47,6 +47,19 @@ def default_cache_dir() -> str:
     return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
 
 
+def _proc_status_mb(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status, in MB (None where there is no /proc)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024.0
+    except (OSError, StopIteration):
+        return None
+
+
+def _rss_mb() -> float | None:
+    return _proc_status_mb("VmRSS")
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced non-finite losses that could not be skipped safely."""
 
@@ -224,6 +237,7 @@ class Trainer:
             "grad_norm": self._grad_norm(),
             "tokens_per_s": float(counts[k]) / seconds,
             "epoch": self.sampler.epoch,
+            "rss_mb": _rss_mb(),
         }
         if skipped:
             stats.update(skipped_step=True, loss=math.nan)
@@ -406,12 +420,8 @@ class Trainer:
     @staticmethod
     def _peak_rss_mb() -> float | None:
         """The largest peak resident memory of any rank, in MB (Linux; None elsewhere)."""
-        try:
-            with open("/proc/self/status") as f:
-                kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-        except (OSError, StopIteration):
-            return None
-        return float(all_reduce_max(torch.tensor([kb / 1024.0], dtype=torch.float64))[0])
+        peak = _proc_status_mb("VmHWM")
+        return None if peak is None else float(all_reduce_max(torch.tensor([peak], dtype=torch.float64))[0])
 
     @staticmethod
     def _fmt(values) -> str:
