@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     from .config import load_config
     from .config_loader import ConfigError
     from .checkpoint import CheckpointError
-    from .trainer import NonFiniteLossError, Trainer
+    from .nonfinite import NonFiniteLossError
+    from .trainer import Trainer
 
     try:
         cfg = load_config(args.config, args.overrides)

@@ -29,15 +29,17 @@ from .checkpoint import Checkpointer
 from .config import RunConfig, deepspeed_dict
 from .config_loader import ConfigError
 from .distributed import all_reduce_max, all_reduce_sum, barrier, init_distributed
-from .ds_config import engine_config, zero_stage
+from .ds_config import engine_config
 from .early_stopping import EarlyStopping, mean_loss_ratio
 from .export import export_hf
 from .faults import Faults
 from .grad_norms import OutputLayerInputs, task_output_grad_norms
 from .metrics_log import MetricsLog
 from .model import build_model, build_tokenizer
+from .nonfinite import NonFiniteGuard
 from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
+from .summary import proc_status_mb, run_summary, summary_text
 from .weighting import build_weighting
 
 
@@ -45,23 +47,6 @@ def default_cache_dir() -> str:
     """Token and tokenizer cache shared by runs (entries are keyed by content): $MFT_CACHE, else ~/.cache/mft."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
-
-
-def _proc_status_mb(field: str) -> float | None:
-    """A memory figure of this process from /proc/self/status, in MB (None where there is no /proc)."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024.0
-    except (OSError, StopIteration):
-        return None
-
-
-def _rss_mb() -> float | None:
-    return _proc_status_mb("VmRSS")
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced non-finite losses that could not be skipped safely."""
 
 
 class Trainer:
@@ -77,7 +62,7 @@ class Trainer:
         self.checkpoints = Checkpointer(os.path.join(cfg.output_dir, "checkpoints"),
                                         rank=self.dist.rank, keep_last=cfg.checkpoint.keep_last)
         self.step = 0
-        self.nonfinite_in_a_row = self.nonfinite_total = 0
+        self.nonfinite = NonFiniteGuard(cfg.training.max_nonfinite_steps)
         self.faults = Faults(self.dist.rank)
         self.stopwatch = Stopwatch()
         self.reference_losses: list[float] | None = None  # full validation before training
@@ -221,7 +206,12 @@ class Trainer:
             self.engine.step()
             sums += task_sums.detach().double().cpu()
         sums = all_reduce_sum(sums)
-        skipped = self._check_finite(sums, skipped_before)
+        skipped = self.nonfinite.check(step=self.step + 1, finite=bool(torch.isfinite(sums).all()),
+                                       update_skipped=self.engine.skipped_steps > skipped_before,
+                                       zero_stage=self.engine.zero_optimization_stage())
+        if skipped:
+            self.log(f"step {self.step + 1}: non-finite training loss, update skipped "
+                     f"({self.nonfinite.in_a_row} in a row, {self.nonfinite.total} in all)")
         task_loss = torch.where(task_counts > 0, sums / task_counts.clamp(min=1), torch.full_like(sums, math.nan))
         used = losses.present_weights(weights, task_counts)
         seconds = time.perf_counter() - start
@@ -237,39 +227,12 @@ class Trainer:
             "grad_norm": self._grad_norm(),
             "tokens_per_s": float(counts[k]) / seconds,
             "epoch": self.sampler.epoch,
-            "rss_mb": _rss_mb(),
+            "rss_mb": proc_status_mb("VmRSS"),
         }
         if skipped:
             stats.update(skipped_step=True, loss=math.nan)
             signals["train_losses"] = np.full(k, math.nan)  # the batch taught nothing: no signal from it
         return stats, signals
-
-    def _check_finite(self, sums: torch.Tensor, skipped_before: int) -> bool:
-        """True when this step's loss was non-finite (on any rank) and its update was skipped.
-
-        DeepSpeed's ZeRO-1/2 optimizer skips an update whose gradient norm is not finite; where the
-        engine did not skip (or too many steps in a row were bad) the run stops with a clear message
-        instead of training on NaN weights.
-        """
-        if bool(torch.isfinite(sums).all()):
-            self.nonfinite_in_a_row = 0
-            return False
-        self.nonfinite_in_a_row += 1
-        self.nonfinite_total += 1
-        step = self.step + 1
-        if self.engine.skipped_steps == skipped_before:
-            raise NonFiniteLossError(
-                f"step {step}: the training loss is not finite and DeepSpeed (ZeRO stage "
-                f"{self.engine.zero_optimization_stage()}) applied the update anyway; use ZeRO-1 or 2 with "
-                f"training.grad_clip > 0 (bf16: set deepspeed.bf16.check_grad_overflow), or lower training.lr")
-        limit = self.cfg.training.max_nonfinite_steps
-        self.log(f"step {step}: non-finite training loss, update skipped ({self.nonfinite_in_a_row} in a row, "
-                 f"{self.nonfinite_total} in all)")
-        if self.nonfinite_in_a_row >= limit:
-            raise NonFiniteLossError(f"step {step}: {self.nonfinite_in_a_row} steps in a row had a non-finite "
-                                     f"training loss (training.max_nonfinite_steps = {limit}); the run has diverged: "
-                                     f"lower training.lr or check the data; resume from the last checkpoint")
-        return True
 
     def _step_signals(self, val, signals: dict, batches: list[dict], ctl_rows) -> dict:
         """What the weighting method declared it needs, gathered around the step just taken."""
@@ -354,7 +317,7 @@ class Trainer:
         self.reference_losses = val.tolist()
         self.weighting.start(self.reference_losses)
         self.metrics.log({"step": 0, "valid_loss": self._per_task(self.reference_losses), "valid_mean_ratio": 1.0})
-        self.log(f"initial validation loss: {self._fmt(self.reference_losses)}")
+        self.log("initial validation loss: " + ", ".join(f"{t} {v:.4f}" for t, v in zip(self.tasks, self.reference_losses)))
 
     def _full_validation_losses(self) -> np.ndarray:
         rows = shard_rows(self.valid_rows, self.dist.world_size, self.dist.rank)
@@ -380,7 +343,7 @@ class Trainer:
                 "sampler": self.sampler.state_dict(), "ctl_sampler": self.ctl_sampler.state_dict(),
                 "weighting": self.weighting.state_dict(), "early_stopping": self.early.state_dict(),
                 "reference_losses": self.reference_losses, "last_valid": self.last_valid,
-                "nonfinite": [self.nonfinite_in_a_row, self.nonfinite_total]}
+                "nonfinite": self.nonfinite.state_dict()}
 
     def save(self) -> str:
         path = self.checkpoints.save(self.engine, self.step, self.state_dict(),
@@ -403,7 +366,7 @@ class Trainer:
         self.early.load_state_dict(state["early_stopping"])
         self.reference_losses = state["reference_losses"]
         self.last_valid = state["last_valid"]
-        self.nonfinite_in_a_row, self.nonfinite_total = state["nonfinite"]
+        self.nonfinite.load_state_dict(state["nonfinite"])
         self.log(f"resumed from {path} at step {self.step}")
 
     # ---- reporting ----------------------------------------------------------------------------
@@ -417,36 +380,15 @@ class Trainer:
     def _per_task(self, values) -> dict:
         return dict(zip(self.tasks, (float(v) for v in values)))
 
-    @staticmethod
-    def _peak_rss_mb() -> float | None:
-        """The largest peak resident memory of any rank, in MB (Linux; None elsewhere)."""
-        peak = _proc_status_mb("VmHWM")
-        return None if peak is None else float(all_reduce_max(torch.tensor([peak], dtype=torch.float64))[0])
-
-    @staticmethod
-    def _fmt(values) -> str:
-        return ", ".join(f"{v:.4f}" for v in values)
-
     def _summary(self) -> dict:
-        out = self.cfg.output_dir
-        best_file = os.path.join(out, "best", "mft_best.json")
-        best = json.load(open(best_file)) if os.path.exists(best_file) else {}
-        summary = {"steps": self.step, "stopped_early": self.early.should_stop, "peak_rss_mb": self._peak_rss_mb(),
-                   "best_step": best.get("step"), "best_valid_mean_ratio": best.get("valid_mean_ratio"),
-                   "best_valid_loss": best.get("valid_loss"), "initial_valid_loss": self._per_task(self.reference_losses),
-                   "metrics": os.path.join(out, "metrics.jsonl"), "tensorboard": os.path.join(out, "tensorboard"),
-                   "best_model": os.path.join(out, "best"), "checkpoints": self.checkpoints.root}
+        peak = proc_status_mb("VmHWM")
+        if peak is not None:
+            peak = float(all_reduce_max(torch.tensor([peak], dtype=torch.float64))[0])  # the largest rank's
+        summary = run_summary(self.cfg.output_dir, steps=self.step, stopped_early=self.early.should_stop,
+                              initial_valid_loss=self._per_task(self.reference_losses), peak_rss_mb=peak,
+                              checkpoints=self.checkpoints.root)
         if self.dist.is_main:
-            with open(os.path.join(out, "summary.json"), "w") as f:
+            with open(os.path.join(self.cfg.output_dir, "summary.json"), "w") as f:
                 json.dump(summary, f, indent=1)
-            lines = [f"done: {self.step} steps" + (" (early stop)" if self.early.should_stop else ""),
-                     f"best step {summary['best_step']}: mean validation-loss ratio {summary['best_valid_mean_ratio']:.4f}"
-                     if best else "no validation improvement recorded"]
-            for task in self.tasks:
-                if best:
-                    lines.append(f"  {task:>16}: valid loss {best['valid_loss'][task]:.4f} "
-                                 f"(initial {summary['initial_valid_loss'][task]:.4f})")
-            lines += [f"curves: {summary['metrics']}  (tensorboard --logdir {summary['tensorboard']})",
-                      f"best model: {summary['best_model']}"]
-            self.log("\n".join(lines))
+            self.log(summary_text(summary))
         return summary

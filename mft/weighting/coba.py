@@ -18,8 +18,10 @@ Both: r_i(t) = l_i(t) / l_i(0); alpha_i(t) = OLS slope of r_i over the last min(
 MFTCoder's fit drops points where a task was absent, misaligning x and y; that is not reproduced
 (the stratified controller batch holds every task).
 
-Cost per update: the slope fits touch only the last N ratios (O(K*N)); DF needs one O(n) NumPy
-pass over the stored DF inputs (never a refit of old slopes); the DF denominator is a running sum.
+Cost per update: the slope fits touch only the last N ratios (O(K*N)); DF's softmax over the whole
+history is one O(n) NumPy pass while n < 4096, then a Taylor summary in the slowly changing scale
+c = tau*n/sum|h| (``_history.ExpSumHistory``, within a few ulps of the direct pass) that costs
+O(1) amortised; the DF denominator sum|h| is a running sum. Never a refit of old slopes.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import coba_math as cm
-from ._history import GrowingVector, TrailingWindow
+from ._history import ExpSumHistory, TrailingWindow
 from .base import WeightingMethod, register
 
 logger = logging.getLogger(__name__)
@@ -116,7 +118,7 @@ class CoBa(WeightingMethod):
         self._start_losses: np.ndarray | None = None  # from start(); used by "mftcoder"
         self._ratios = TrailingWindow(k, n)           # r(s), last N steps
         self._slopes = TrailingWindow(k, n + 1)       # alpha(s), last N (+1: mftcoder with W = 0)
-        self._df_history = GrowingVector()            # DF inputs since warm-up, no window
+        self._df_history = ExpSumHistory()            # DF inputs since warm-up, no window
         self._df_abs_sum = 0.0                        # running sum of |DF inputs|
         self._set_warmup_scores()
 
@@ -172,7 +174,8 @@ class CoBa(WeightingMethod):
         alpha_max = float(slopes.max())
         self._df_history.append(alpha_max)
         self._df_abs_sum += abs(alpha_max)
-        self._df = cm.divergence_factor_paper(self._df_history.view(), self.tau, self._df_abs_sum)
+        self._df = cm.divergence_factor_paper(self._df_history.view(), self.tau, self._df_abs_sum,
+                                              self._df_history.log_sum_exp_to_last)
         self._rcs = cm.relative_convergence_scores(slopes)
         self._acs = cm.absolute_convergence_scores(self._slopes.last(min(self.history_window, t + 1)))
         self._weights = cm.combine_paper(self._df, self._rcs, self._acs)
@@ -185,7 +188,8 @@ class CoBa(WeightingMethod):
         beta = cm.max_ratio_curve_slope(self._ratios.last(min(n, c + 1)))
         self._df_history.append(beta)
         self._df_abs_sum += abs(beta)
-        self._df = cm.divergence_factor_mftcoder(self._df_history.view(), self.tau, self._df_abs_sum)
+        self._df = cm.divergence_factor_mftcoder(self._df_history.view(), self.tau, self._df_abs_sum,
+                                                 self._df_history.log_sum_exp_to_last)
         self._rcs = cm.relative_convergence_scores(slopes)
         self._acs = cm.absolute_convergence_scores(self._slopes.last(cm.mftcoder_acs_window(c, n, w)))
         self._weights = cm.combine_mftcoder(self._df, self._rcs, self._acs)
@@ -235,6 +239,7 @@ class CoBa(WeightingMethod):
                 "initial_losses": as_list(self._initial), "start_losses": as_list(self._start_losses),
                 "ratios": self._ratios.tolist(), "slopes": self._slopes.tolist(),
                 "df_history": self._df_history.tolist(), "df_abs_sum": self._df_abs_sum,
+                "df_summary": self._df_history.cache_state(),
                 "weights": self._weights.tolist(), "rcs": self._rcs.tolist(), "acs": self._acs.tolist(),
                 "df": float(self._df)}
 
@@ -250,6 +255,7 @@ class CoBa(WeightingMethod):
         self._ratios.load(state["ratios"])
         self._slopes.load(state["slopes"])
         self._df_history.load(state["df_history"])
+        self._df_history.load_cache_state(state.get("df_summary"))  # absent before: rebuilt when needed
         self._df_abs_sum = float(state["df_abs_sum"])
         self._weights = as_array(state["weights"])
         self._rcs = as_array(state["rcs"])

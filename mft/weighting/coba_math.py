@@ -15,8 +15,14 @@ Every function here is stateless; ``mft.weighting.coba.CoBa`` keeps the historie
 """
 from __future__ import annotations
 
+import math
+from typing import Callable, Optional
+
 import numpy as np
 from numpy.typing import ArrayLike
+
+# c -> log sum_s exp(c * (h_last - h_s)) over a DF history, or None when it has no cheaper way
+LogSumExp = Callable[[float], Optional[float]]
 
 
 def softmax(z: ArrayLike) -> np.ndarray:
@@ -108,12 +114,14 @@ def absolute_convergence_scores(slope_window: ArrayLike) -> np.ndarray:
     return softmax(z)
 
 
-def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None) -> float:
+def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None,
+                          log_sum_exp: LogSumExp | None = None) -> float:
     """n * softmax_s( -tau * n * h(s) / sum_u |h(u)| )[s = last]; 1.0 when the sum is 0.
 
     Only the last element is needed: softmax[last] = 1 / sum_s exp(c * (h_last - h_s)) with
     c = tau * n / sum|h|. The s = last term is exactly 1, so the sum is >= 1; an overflowing term
-    gives inf and the result 0.0, which is the value to double precision. O(n) NumPy, no refits.
+    gives inf and the result 0.0, which is the value to double precision. O(n) NumPy, no refits,
+    unless ``log_sum_exp`` (c -> log of that sum, or None to ask for the direct pass) answers.
     """
     h = np.asarray(history, dtype=np.float64)
     n = h.size
@@ -122,8 +130,12 @@ def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None)
     total = float(np.abs(h).sum()) if abs_sum is None else float(abs_sum)
     if total == 0.0:
         return 1.0
-    d = np.subtract(h, h[-1])  # h_s - h_last; |.| <= total
     c = tau * n / total
+    if log_sum_exp is not None and math.isfinite(c):
+        log_sum = log_sum_exp(c)
+        if log_sum is not None:
+            return n * math.exp(-log_sum)
+    d = np.subtract(h, h[-1])  # h_s - h_last; |.| <= total
     if np.isfinite(c):
         d *= -c
     else:  # total is subnormal: divide first so nothing overflows before the exp
@@ -135,7 +147,8 @@ def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None)
 
 
 def divergence_factor_paper(alpha_max_history: ArrayLike, tau: float,
-                            abs_sum: float | None = None) -> float:
+                            abs_sum: float | None = None,
+                            log_sum_exp: LogSumExp | None = None) -> float:
     """DF (paper Sec. 3, "Divergence Factor"), as DESIGN.md reads it:
 
         DF(t) = min( n * softmax_s( -tau * n * alpha_max(s) / sum_u |alpha_max(u)| )[s = t], 1 )
@@ -147,19 +160,22 @@ def divergence_factor_paper(alpha_max_history: ArrayLike, tau: float,
     values (without them a negative sum would reward divergence).
     DF near 1: the largest task slope is as low as it has been, so RCS leads; DF near 0: the
     largest slope has risen above its history (a task diverges), so ACS leads.
-    ``abs_sum`` lets the caller pass its running sum_u |alpha_max(u)| instead of a recompute.
+    ``abs_sum`` lets the caller pass its running sum_u |alpha_max(u)| instead of a recompute;
+    ``log_sum_exp`` (c -> log sum_s exp(c * (h_last - h_s)) over the same history, or None) lets it
+    pass a cached summary instead of the O(n) pass (``_history.ExpSumHistory.log_sum_exp_to_last``).
     """
-    return min(_n_times_last_softmax(alpha_max_history, tau, abs_sum), 1.0)
+    return min(_n_times_last_softmax(alpha_max_history, tau, abs_sum, log_sum_exp), 1.0)
 
 
 def divergence_factor_mftcoder(max_ratio_slope_history: ArrayLike, tau: float,
-                               abs_sum: float | None = None) -> float:
+                               abs_sum: float | None = None,
+                               log_sum_exp: LogSumExp | None = None) -> float:
     """DF of the authors' code (MFTCoder 8ba13f4): the same n * softmax(...)[last] as
     ``divergence_factor_paper`` but over the slopes of the maximum-ratio curve
     (``max_ratio_curve_slope``) from step c = W on (n = c - W + 1, no window), and NOT clipped at
     1: it can exceed 1, which gives ACS a negative coefficient in the final mix. 1 when the sum
-    is 0 (MFTCoder divides by zero there)."""
-    return _n_times_last_softmax(max_ratio_slope_history, tau, abs_sum)
+    is 0 (MFTCoder divides by zero there). ``abs_sum``, ``log_sum_exp``: as there."""
+    return _n_times_last_softmax(max_ratio_slope_history, tau, abs_sum, log_sum_exp)
 
 
 def mftcoder_acs_window(c: int, history_window: int, warmup_steps: int) -> int:
