@@ -3,8 +3,9 @@
     python launch/reproduce.py --config configs/compare_cpu.json --out docs/results/compare_cpu
     python launch/reproduce.py --config configs/cc_phi.json --methods uniform,coba --ranks 8
 
-Writes <out>/report.md (the table, the command, the figures) and <out>/figures/*.png; the runs
-live in <out>/runs/<method> (resumable: finished runs and scores are reused).
+Writes <out>/report.md (the table, the command, the figures, and <out>/notes.md when present: the
+human reading of the results) and <out>/figures/*.png; the runs live in <out>/runs/<method>
+(resumable: finished runs and scores are reused).
 """
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
              "range of the tasks' individual best validation steps. Best of each column in bold.", "",
              markdown_table(scores, tasks), ""]
     lines += [f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in paths]
+    notes = os.path.join(out, "notes.md")  # the human reading of the results, kept across regenerations
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += ["", f.read()]
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(out, "scores.json"), "w") as f:

@@ -316,7 +316,8 @@ class Trainer:
         val = self._full_validation_losses()
         self.reference_losses = val.tolist()
         self.weighting.start(self.reference_losses)
-        self.metrics.log({"step": 0, "valid_loss": self._per_task(self.reference_losses), "valid_mean_ratio": 1.0})
+        self.metrics.log({"step": 0, "valid_loss": self._per_task(self.reference_losses),
+                          "valid_loss_ratio": self._per_task([1.0] * len(self.tasks)), "valid_mean_ratio": 1.0})
         self.log("initial validation loss: " + ", ".join(f"{t} {v:.4f}" for t, v in zip(self.tasks, self.reference_losses)))
 
     def _full_validation_losses(self) -> np.ndarray:
