@@ -18,6 +18,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "sacrebleu>=2.3"],
+        "eval": ["sacrebleu>=2.3"],  # BLEU; toolchains for HumanEval-X: bash eval/toolchains/install.sh
     },
 )

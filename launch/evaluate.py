@@ -1,0 +1,127 @@
+"""Evaluate checkpoints (or completions, or the reference solutions) on code benchmarks.
+
+    python launch/evaluate.py --checkpoints runs/demo_cpu/best --benchmarks humaneval,mbpp
+    python launch/evaluate.py --checkpoints "runs/*/best" --benchmarks humaneval-x --languages cpp,java
+    python launch/evaluate.py --checkpoints runs/cc_phi                  # a run's output_dir: its model folders
+    python launch/evaluate.py --samples completions.jsonl               # {"task_id", "completion"} per line
+    python launch/evaluate.py --canonical --benchmarks humaneval,humaneval-x,mbpp
+    python launch/evaluate.py --checkpoints runs/x/best --num-samples 20 --temperature 0.8   # pass@1, pass@10
+
+Benchmarks: humaneval, humaneval-x (--languages python,cpp,java,js,go; default all), mbpp (test
+task ids 11-510, --mbpp-prompt 3shot or zeroshot). Benchmark files come from --data-dir,
+$MFT_BENCHMARK_DIR, or ../shared/data beside the repository. Untrusted code runs in a sandbox
+(see eval/sandbox); C++, Java, JavaScript and Go need `bash eval/toolchains/install.sh`.
+
+Writes under --out (default outputs/eval): <source>/<suite>.jsonl (one line per sample:
+completion, passed, failure kind), <source>/summary.json, summary.json and results.md (a table:
+rows are checkpoints, columns benchmarks and languages, and their average). A rerun with the same
+--out skips finished samples. The last line printed is the summary as one JSON object:
+{"humaneval-x": {"cpp": {"pass@1": 1.0, "passed": 164, "total": 164, ...}}, ...}, keyed first by
+checkpoint name when there are several.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eval.benchmarks import BENCHMARKS, load_suites  # noqa: E402
+from eval.checkpoints import find_checkpoints, short_names  # noqa: E402
+from eval.errors import EvalError  # noqa: E402
+from eval.execution import SandboxFailure  # noqa: E402
+from eval.generation import GenerationConfig  # noqa: E402
+from eval.pipeline import Evaluator  # noqa: E402
+from eval.samples import benchmarks_of_samples  # noqa: E402
+from eval.report import markdown_table  # noqa: E402
+from eval.sandbox import SandboxPool  # noqa: E402
+from eval.scoring import nest  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoints", nargs="+", metavar="PATH", help="model folders, globs or run output_dirs")
+    source.add_argument("--samples", metavar="FILE.jsonl",
+                        help='completions made elsewhere: {"task_id", "completion"} per line')
+    source.add_argument("--canonical", action="store_true", help="score the benchmarks' reference solutions")
+    p.add_argument("--benchmarks", default=None, help=f"comma-separated, from {', '.join(BENCHMARKS)} (default: all; "
+                                                      "with --samples: those its task ids belong to)")
+    p.add_argument("--languages", default=None, help="HumanEval-X languages: python,cpp,java,js,go (default: all)")
+    p.add_argument("--data-dir", default=None, help="benchmark folder (default: $MFT_BENCHMARK_DIR or ../shared/data)")
+    p.add_argument("--out", default="outputs/eval", help="results folder (reused to resume)")
+    p.add_argument("--mbpp-prompt", default="3shot", choices=["3shot", "zeroshot"])
+    p.add_argument("--limit", type=int, default=None, help="only the first N problems of each suite (quick checks)")
+    p.add_argument("--workers", type=int, default=None, help="programs run at once (default: CPU count)")
+    g = p.add_argument_group("generation")
+    g.add_argument("--num-samples", type=int, default=1, help="completions per problem (pass@k needs k of them)")
+    g.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--max-new-tokens", type=int, default=512)
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    g.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def run(args: argparse.Namespace) -> dict:
+    names, languages = _csv(args.benchmarks), _csv(args.languages)
+    if args.samples and not names:
+        names, found = benchmarks_of_samples(Path(args.samples))
+        languages = languages or found
+    suites = load_suites(names or list(BENCHMARKS), data_dir=args.data_dir, languages=languages,
+                         mbpp_prompt=args.mbpp_prompt)
+    if args.limit:
+        suites = [replace(s, problems=s.problems[: args.limit]) for s in suites]
+    out = Path(args.out)
+    results: dict[str, dict[str, dict]] = {}
+    with SandboxPool(args.workers) as pool:
+        evaluator = Evaluator(suites, out, pool, progress=not args.no_progress)
+        if args.canonical:
+            results["canonical"] = evaluator.canonical()
+        elif args.samples:
+            name = Path(args.samples).stem
+            results[name] = evaluator.samples(args.samples, name)
+        else:
+            config = GenerationConfig(
+                num_samples=args.num_samples, temperature=args.temperature, top_p=args.top_p,
+                max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+                dtype=args.dtype, device=args.device,
+            )
+            paths = find_checkpoints(args.checkpoints)
+            for path, name in zip(paths, short_names(paths)):
+                results[name] = evaluator.checkpoint(path, name, config, mbpp_prompt=args.mbpp_prompt)
+    summary = nest(next(iter(results.values()))) if len(results) == 1 else {n: nest(r) for n, r in results.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = markdown_table(results)
+    (out / "results.md").write_text(table)
+    print(table, file=sys.stderr)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = parse_args(argv)
+    try:
+        summary = run(args)
+    except (EvalError, SandboxFailure) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
