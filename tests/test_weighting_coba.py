@@ -400,3 +400,22 @@ def test_weights_are_a_distribution_for_any_finite_losses(run):
         assert np.isfinite(s["df"]) and s["df"] >= 0
         if params["variant"] == "paper":
             assert s["df"] <= 1.0
+
+
+def test_ablations_fix_the_divergence_factor():
+    """coba_no_rcs: w = ACS; coba_no_acs: w = RCS; coba_no_df: w = (RCS + ACS) / 2 (after warm-up)."""
+    losses = [[3.0, 2.0, 4.0], [2.5, 1.9, 3.0], [2.2, 1.85, 2.5], [2.1, 1.9, 2.2], [2.05, 1.97, 2.0]]
+    full = build_weighting("coba", num_tasks=3, history_window=3, warmup_steps=1)
+    ablated = {a: build_weighting("coba", num_tasks=3, history_window=3, warmup_steps=1, ablate=a)
+               for a in ("rcs", "acs", "df")}
+    for row in losses:
+        full.update(val_losses=row)
+        for ctl in ablated.values():
+            ctl.update(val_losses=row)
+    rcs, acs = np.array(full.scores()["rcs"]), np.array(full.scores()["acs"])
+    assert np.allclose(ablated["rcs"].weights, acs)
+    assert np.allclose(ablated["acs"].weights, rcs)
+    assert np.allclose(ablated["df"].weights, (rcs + acs) / 2)
+    assert ablated["df"].scores()["df"] == 0.5
+    with pytest.raises(ValueError, match="weighting.ablate"):
+        build_weighting("coba", num_tasks=3, history_window=3, warmup_steps=1, ablate="dff")

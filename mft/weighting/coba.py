@@ -40,6 +40,10 @@ from .base import WeightingMethod, register
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("paper", "mftcoder")
+ABLATIONS = ("", "rcs", "acs", "df")
+# An ablation removes one component by fixing DF: without RCS, DF = 0 leaves w = ACS; without ACS,
+# DF = 1 leaves w = RCS; without DF, both scores are mixed equally.
+_ABLATED_DF = {"rcs": 0.0, "acs": 1.0, "df": 0.5}
 _STATE_FORMAT = 1
 
 
@@ -57,8 +61,11 @@ class CoBaParams:
     warmup_steps: int | str = "auto"      # W: uniform while t <= W ("mftcoder": c < W); "auto" = M
     tau: float = 5.0                      # DF temperature: larger = sharper reaction to a rising slope
     num_valid_batches: int | None = None  # M, needed only by "auto"; the trainer passes it
+    ablate: str = ""                      # the paper's ablations: "rcs" (w = ACS), "acs" (w = RCS), "df" (DF = 1/2)
 
     def __post_init__(self) -> None:
+        if self.ablate not in ABLATIONS:
+            raise ValueError(f"weighting.ablate must be one of {', '.join(map(repr, ABLATIONS))}, got {self.ablate!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"weighting.variant must be one of {', '.join(map(repr, VARIANTS))}, "
                              f"got {self.variant!r}")
@@ -178,6 +185,7 @@ class CoBa(WeightingMethod):
                                               self._df_history.log_sum_exp_to_last)
         self._rcs = cm.relative_convergence_scores(slopes)
         self._acs = cm.absolute_convergence_scores(self._slopes.last(min(self.history_window, t + 1)))
+        self._df = _ABLATED_DF.get(self.params.ablate, self._df)
         self._weights = cm.combine_paper(self._df, self._rcs, self._acs)
 
     def _step_mftcoder(self, c: int, slopes: np.ndarray) -> None:
@@ -192,6 +200,7 @@ class CoBa(WeightingMethod):
                                                  self._df_history.log_sum_exp_to_last)
         self._rcs = cm.relative_convergence_scores(slopes)
         self._acs = cm.absolute_convergence_scores(self._slopes.last(cm.mftcoder_acs_window(c, n, w)))
+        self._df = _ABLATED_DF.get(self.params.ablate, self._df)
         self._weights = cm.combine_mftcoder(self._df, self._rcs, self._acs)
 
     def _first_denominators(self, losses: np.ndarray) -> np.ndarray:
