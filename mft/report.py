@@ -61,9 +61,10 @@ def figures(metrics: dict[str, list[dict]], tasks: list[str], out_dir: str) -> l
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for method, records in metrics.items():
-            valid = [r for r in records if r.get("valid_loss_ratio") and r["valid_loss_ratio"].get(task) is not None]
-            if len(valid) > 1:
-                ax.plot([r["step"] for r in valid], minmax([r["valid_loss_ratio"][task] for r in valid]), label=method)
+            valid = [r for r in records if r.get("valid_loss") and r["valid_loss"].get(task) is not None]
+            if len(valid) > 1:  # ratio to the validation before training (the step-0 record)
+                ratios = [r["valid_loss"][task] / valid[0]["valid_loss"][task] for r in valid]
+                ax.plot([r["step"] for r in valid], minmax(ratios), label=method)
         ax.set_title(f"{task}: validation-loss ratio (min-max)")
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)
