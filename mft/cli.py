@@ -39,7 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, FileNotFoundError, NonFiniteLossError, CheckpointError) as exc:
         print(f"mft: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _shutdown()
     return 0
+
+
+def _shutdown() -> None:
+    """Leave the process group cleanly (an exit with live gloo threads can abort the process)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _has_cuda() -> bool:

@@ -1,4 +1,5 @@
-"""Named wall-clock totals for the parts of a step (logged as `time_s` in metrics.jsonl)."""
+"""Named wall-clock totals for the parts of a step (logged as `time_s` in metrics.jsonl: the mean
+seconds per step of each part since the previous record)."""
 from __future__ import annotations
 
 import time
@@ -23,8 +24,11 @@ class Stopwatch:
         finally:
             self._totals[name] += time.perf_counter() - start
 
-    def pop(self) -> dict[str, float]:
-        """The totals since the last pop, then reset."""
-        out = dict(self._totals)
+    def add(self, name: str, seconds: float) -> None:
+        self._totals[name] += seconds
+
+    def pop_mean(self, count: int) -> dict[str, float]:
+        """The totals since the last pop divided by `count` (steps), then reset."""
+        out = {name: total / count for name, total in self._totals.items()}
         self._totals.clear()
         return out

@@ -136,6 +136,7 @@ class Trainer:
             self._initial_validation()
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
                    disable=not (self.dist.is_main and cfg.logging.progress_bar))
+        steps_timed = 0
         while self.step < self.total_steps and not self.early.should_stop:
             started = time.perf_counter()
             record = {"step": self.step + 1}
@@ -156,14 +157,23 @@ class Trainer:
             record.update(stats)
             if controller_step and self.weighting.updates_after_step:
                 record.update(self._update_weights(**self._step_signals(val, signals, batches, ctl_rows)))
-            record["time_s"] = {**self.stopwatch.pop(), "step": time.perf_counter() - started}
             self.step += 1
+            last = self.step == self.total_steps
+            validate_now = self.step % cfg.validation.interval == 0 or last
+            log_now = self.step % cfg.logging.interval == 0 or validate_now
+            if log_now:  # the replicas must agree on the weights; checked whenever a record is written
+                with self.stopwatch.time("controller_allreduce"):
+                    record["weights_rank_spread"] = self._rank_spread(self.weighting.weights)
+            self.stopwatch.add("step", time.perf_counter() - started)
+            steps_timed += 1
+            if log_now:
+                record["time_s"] = self.stopwatch.pop_mean(steps_timed)  # per step since the last record
+                steps_timed = 0
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-            last = self.step == self.total_steps
-            if self.step % cfg.validation.interval == 0 or last:
+            if validate_now:
                 record.update(self._validate())
-            if self.step % cfg.logging.interval == 0 or "valid_loss" in record or last:
+            if log_now:
                 self.metrics.log(record)
             if (cfg.checkpoint.interval and self.step % cfg.checkpoint.interval == 0) or last or self.early.should_stop:
                 self.save()
@@ -294,16 +304,14 @@ class Trainer:
         return np.where(counts > 0, totals[:k].numpy() / np.maximum(counts, 1), math.nan)
 
     def _update_weights(self, **signals) -> dict:
-        """One controller step; returns what to log (scores, and the replicas' agreement)."""
+        """One controller step; returns the method's scores to log."""
         val = signals.get("val_losses")
         if val is not None and not np.isfinite(val).all():  # the stratified batch holds every task
             self.log(f"step {self.step + 1}: non-finite validation loss {val.tolist()}; weights not updated")
             return {"controller_skipped": True}
         with self.stopwatch.time("controller_math"):
             self.weighting.update(**{name: np.asarray(v).tolist() for name, v in signals.items() if v is not None})
-        with self.stopwatch.time("controller_allreduce"):
-            spread = self._rank_spread(self.weighting.weights)
-        return {**self._weighting_scores(), "weights_rank_spread": spread}
+        return self._weighting_scores()
 
     @staticmethod
     def _rank_spread(weights) -> float:
