@@ -45,3 +45,8 @@ def engine_config(user: dict, cfg: RunConfig, world_size: int) -> dict:
     merged = {"steps_per_print": 10**9, "wall_clock_breakdown": False, **user, **owned}
     merged["bf16"] = {**user.get("bf16", {}), "enabled": cfg.model.dtype == "bf16"}
     return merged
+
+
+def zero_stage(ds: dict) -> int:
+    """The ZeRO stage a DeepSpeed config asks for (0 when it names none)."""
+    return int(ds.get("zero_optimization", {}).get("stage", 0))
