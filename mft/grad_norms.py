@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from .losses import IGNORE
 
 
 class OutputLayerInputs:

@@ -1,7 +1,7 @@
 """What to do when a step's training loss is not finite: skip it, count it, stop when it persists."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 class NonFiniteLossError(RuntimeError):

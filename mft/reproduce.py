@@ -54,7 +54,7 @@ def plan(cfg: RunConfig, methods: list[str], out: str) -> list[MethodRun]:
     runs = []
     for name in methods:
         if name == "stl":
-            sets = [f"weighting.method=uniform", "weighting.params={}"]
+            sets = ["weighting.method=uniform", "weighting.params={}"]
             runs.append(MethodRun(name, os.path.join(out, "runs", name), sets, stl=True))
         else:
             runs.append(MethodRun(name, os.path.join(out, "runs", name), method_overrides(cfg, name)))

@@ -74,3 +74,17 @@ def from_json(values: list[float | None] | None) -> np.ndarray | None:
     if values is None:
         return None
     return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def start_reference(method: str, losses: np.ndarray, updates_made: int) -> np.ndarray:
+    """l_i(0) from start()'s full validation pass: tasks whose loss is not finite and > 0 get NaN
+    (they take l_i(0) from their first update instead). Called after an update: RuntimeError."""
+    if updates_made > 0:
+        raise RuntimeError(f"{method}: start() must be called before the first update(); "
+                           f"{updates_made} updates have been made")
+    ok = np.isfinite(losses) & (losses > 0)
+    if not ok.all():
+        logging.getLogger(__name__).warning(
+            "%s: start() losses %s are not all finite and > 0; tasks %s take l(0) from their first update",
+            method, losses.tolist(), np.flatnonzero(~ok).tolist())
+    return np.where(ok, losses, math.nan)

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import baselines_math as bm
 from ._adam import Adam
-from ._common import check_real, check_source, from_json, present, to_json
+from ._common import start_reference, check_real, check_source, from_json, present, to_json
 from .base import WeightingMethod, register
 
 logger = logging.getLogger(__name__)
@@ -98,14 +98,7 @@ class GradNorm(WeightingMethod):
         losses = self._loss_vector(val_losses, "val_losses")
         if self.source != "valid":
             return
-        if self._t > 0:
-            raise RuntimeError(f"gradnorm: start() must be called before the first update(); "
-                               f"{self._t} updates have been made")
-        ok = np.isfinite(losses) & (losses > 0)
-        if not ok.all():
-            logger.warning("gradnorm: start() losses %s are not all finite and > 0; tasks %s take "
-                           "l(0) from their first update", losses.tolist(), np.flatnonzero(~ok).tolist())
-        self._initial = np.where(ok, losses, math.nan)
+        self._initial = start_reference("gradnorm", losses, self._t)
         self._started = True
 
     def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,

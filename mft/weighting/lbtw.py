@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._common import (check_period, check_real, check_source, check_steps_per_epoch, from_json,
+from ._common import (start_reference, check_period, check_real, check_source, check_steps_per_epoch, from_json,
                       present, resolve_period, to_json)
 from .base import WeightingMethod, register
 
@@ -93,14 +93,7 @@ class LBTW(WeightingMethod):
         losses = self._loss_vector(val_losses, "val_losses")
         if self.source != "valid":
             return
-        if self._t > 0:
-            raise RuntimeError(f"lbtw: start() must be called before the first update(); "
-                               f"{self._t} updates have been made")
-        ok = np.isfinite(losses) & (losses > 0)
-        if not ok.all():
-            logger.warning("lbtw: start() losses %s are not all finite and > 0; tasks %s take l(0) "
-                           "from their first update", losses.tolist(), np.flatnonzero(~ok).tolist())
-        self._initial = np.where(ok, losses, math.nan)
+        self._initial = start_reference("lbtw", losses, self._t)
         self._started = True
 
     def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
