@@ -64,7 +64,9 @@ def main() -> None:
         for method, params in (("uniform", {}), ("coba", {"history_window": 20, "warmup_steps": 5})):
             metrics = train(os.path.join(tmp, method), common + [f"weighting.method={method}",
                                                                    f"weighting.params={json.dumps(params)}"], ranks=1)
-            tps = median(r["tokens_per_s"] for r in metrics if "tokens_per_s" in r and r["step"] > 10)
+            # tokens_per_s counts the optimizer step alone; scale it to the whole step (controller included)
+            tps = median(r["tokens_per_s"] * r["time_s"]["train_step"] / r["time_s"]["step"]
+                         for r in metrics if "time_s" in r and r["step"] > 10)
             mfu = tps * flops_per_token / peak if peak else None
             result[method] = {"tokens_per_s": round(tps), "mfu": mfu and round(mfu, 4)}
             print(f"{method:>8} {tps:10.0f} {'' if mfu is None else f'{100 * mfu:6.1f}'}")
