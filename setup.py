@@ -18,7 +18,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100", "sacrebleu>=2.3"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "sacrebleu>=2.3", "matplotlib>=3.7"],
         "eval": ["sacrebleu>=2.3"],  # BLEU; toolchains for HumanEval-X: bash eval/toolchains/install.sh
+        "report": ["matplotlib>=3.7"],  # figures of launch/reproduce.py (mft/report.py)
     },
 )

@@ -147,7 +147,8 @@ def _path_keys(raw: dict) -> list[tuple[Any, Any]]:
     if isinstance(data, dict):
         if isinstance(data.get("cache_dir"), str):
             found.append((data, "cache_dir"))
-        for task in data.get("tasks") or []:
+        tasks = data.get("tasks")
+        for task in tasks if isinstance(tasks, list) else []:  # a wrong type is reported by the type check
             if not isinstance(task, dict):
                 continue
             for k in ("train", "valid", "test"):

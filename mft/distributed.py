@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .shm_comm import load_comm_op, unlink_shm_buffer
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -49,7 +51,10 @@ def init_distributed() -> DistInfo:
             local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     if not dist.is_initialized():
+        load_comm_op()  # before DeepSpeed builds it: safe against a stale build lock
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        barrier()  # every rank has mapped every rank's shm buffer by now
+        unlink_shm_buffer(dist.get_rank())
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 

@@ -50,12 +50,20 @@ def minmax(values: list[float]) -> list[float]:
     return [0.0 if hi == lo else (v - lo) / (hi - lo) for v in values]
 
 
-def figures(metrics: dict[str, list[dict]], tasks: list[str], out_dir: str) -> list[str]:
-    """Draw the three figures from each method's metrics records; returns the file paths."""
-    import matplotlib
+def pyplot():
+    """matplotlib's pyplot without a screen, or an error that says how to install it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError('the figures need matplotlib: pip install -e ".[report]"') from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
 
+
+def figures(metrics: dict[str, list[dict]], tasks: list[str], out_dir: str) -> list[str]:
+    """Draw the three figures from each method's metrics records; returns the file paths."""
+    plt = pyplot()
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
@@ -100,6 +108,5 @@ def _save(fig, out_dir: str, name: str) -> str:
     path = os.path.join(out_dir, name)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    pyplot().close(fig)
     return path

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,10 +22,24 @@ def free_port() -> int:
 def run_train(overrides: list[str], *, ranks: int, config: str = DEMO, resume: str | None = None,
               extra: tuple[str, ...] = (), timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
     cmd, env = _command(overrides, ranks=ranks, config=config, resume=resume, extra=extra)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = run_process(cmd, env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"training failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def run_process(cmd: list[str], *, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """subprocess.run, except that a timeout kills the whole process group (launcher and ranks alike):
+    a rank left running would hold its port, memory and locks, and slow or hang the tests after it."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"timed out after {timeout} s: {' '.join(cmd)}\n{out[-3000:]}\n{err[-3000:]}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def start_train(overrides: list[str], *, ranks: int, log: str, config: str = DEMO) -> subprocess.Popen:
@@ -47,6 +62,12 @@ def _command(overrides, *, ranks, config, resume, extra):
         launcher = os.path.join(os.path.dirname(sys.executable), "deepspeed")
         cmd = [launcher, "--num_gpus", str(ranks), "--master_port", str(free_port()), TRAIN, *args]
     return cmd, env
+
+
+def shm_buffers() -> set[str]:
+    """DeepSpeed's shared-memory all-reduce buffers now in /dev/shm (a finished run must leave none)."""
+    folder = "/dev/shm"
+    return {n for n in os.listdir(folder) if n.startswith("deepspeed_allreduce_buffer")} if os.path.isdir(folder) else set()
 
 
 def read_metrics(output_dir: str) -> list[dict]:

@@ -1,12 +1,11 @@
 """A user's mistake ends in one line naming the file and line (or key) and the fix, exit code 2."""
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-from launch_helpers import ROOT, TRAIN
+from launch_helpers import TRAIN, run_process
 
 
 def _config(tmp_path, task_lines, **data):
@@ -31,8 +30,7 @@ def _config(tmp_path, task_lines, **data):
 
 def _run(config, *extra):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, TRAIN, "--config", config, *extra], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return run_process([sys.executable, TRAIN, "--config", config, *extra], env=env, timeout=300)
 
 
 def _error_line(proc):

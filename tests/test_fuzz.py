@@ -6,16 +6,12 @@ every sample seen exactly once per epoch across ranks) or it raises DataError; n
 Configs: random invalid edits give ConfigError naming a key; never anything else.
 """
 import json
-import os
 
-import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from data_pipeline import (Collator, DataConfig, DataError, GlobalBatchSampler, TaskConfig, block_causal_mask,
                            build_datasets, plan_rows)
-from data_pipeline.records import BadRecord  # noqa: F401  (documented internal type, never escapes)
 from mft.config import load_config
 from mft.config_loader import ConfigError
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from launch_helpers import final_params, read_metrics, run_train, start_train
+from launch_helpers import final_params, read_metrics, run_train, shm_buffers, start_train
 
 pytestmark = pytest.mark.distributed
 
@@ -70,7 +70,9 @@ def test_demo_run_zero2_coba(tmp_path, cache_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "demo"
+    buffers = shm_buffers()
     proc = run_train(_base(out, cache_dir) + ["training.max_steps=60", "validation.interval=20"], ranks=2)
+    assert shm_buffers() <= buffers  # 69 MB of RAM per rank would stay behind until reboot
     metrics = read_metrics(str(out))
     tasks = ["copy", "addition", "reverse"]
     _check_replicated_weights(metrics, tasks)
@@ -227,6 +229,7 @@ def test_kill_9_one_rank_then_resume_equals_uninterrupted(tmp_path, cache_dir):
               'weighting.params={"history_window": 4, "warmup_steps": 2}']
     crashed = tmp_path / "crashed"
     log = tmp_path / "crashed.log"
+    buffers = shm_buffers()
     proc = start_train(_base(crashed, cache_dir) + common, ranks=2, log=str(log))
     deadline = time.time() + 300
     while time.time() < deadline and not (crashed / "checkpoints" / "step_000016").exists():
@@ -237,6 +240,7 @@ def test_kill_9_one_rank_then_resume_equals_uninterrupted(tmp_path, cache_dir):
     assert proc.wait(timeout=300) != 0
     assert "exits with return code = -9" in log.read_text()
     assert read_metrics(str(crashed))[-1]["step"] < 40
+    assert shm_buffers() <= buffers  # not even a killed rank leaves its shared memory behind
     run_train(_base(crashed, cache_dir) + common, ranks=2, resume="latest")
     full = tmp_path / "full"
     run_train(_base(full, cache_dir) + common, ranks=2)
