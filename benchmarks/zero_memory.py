@@ -4,8 +4,10 @@
 
 Each stage trains the same Llama-shaped model (built from config) for a few steps through the
 deepspeed launcher and reports the largest peak RSS over the ranks (`peak_rss_mb` in
-summary.json). fp32 AdamW keeps 16 bytes per parameter (weights, gradients, two moments) without
-sharding; ZeRO-2 shards gradients and moments over the ranks, ZeRO-3 the weights too.
+summary.json) and rank 0's resident memory after the last step (`rss_mb` in metrics.jsonl).
+fp32 AdamW keeps 16 bytes per parameter (weights, gradients, two moments) without sharding;
+ZeRO-2 shards gradients and moments over the ranks, ZeRO-3 the weights too. The peak includes
+the start: every rank builds the whole model before `deepspeed.initialize` partitions it.
 """
 from __future__ import annotations
 
@@ -50,8 +52,11 @@ def main() -> None:
                         'weighting.method=uniform', 'weighting.params={}'])
             with open(os.path.join(out, "summary.json")) as f:
                 peak = json.load(f)["peak_rss_mb"]
+            with open(os.path.join(out, "metrics.jsonl")) as f:
+                steady = [json.loads(line) for line in f if '"rss_mb"' in line][-1]["rss_mb"]
             result[f"zero{stage}_peak_rss_mb"] = round(peak, 1)
-            print(f"ZeRO-{stage}: peak resident memory per rank {peak:8.1f} MB")
+            result[f"zero{stage}_rss_after_training_mb"] = round(steady, 1)
+            print(f"ZeRO-{stage}: peak resident memory per rank {peak:8.1f} MB, after the last step {steady:8.1f} MB")
     print("RESULT " + json.dumps(result))
 
 

@@ -205,3 +205,114 @@ def test_two_pools_at_once_never_share_a_user(pool):
     with SandboxPool(2) as other:
         assert not sandbox_uids(other) & sandbox_uids(pool)
         assert len(sandbox_uids(other)) == 2
+
+
+# ---- hostile programs beyond the basics (reliability issue) ---------------------------------------
+
+def _holders_of_secrets(tmp_path, monkeypatch):
+    """A HOME with a credentials file, as the evaluator's user would have; returns the secret."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text("machine hub login me password hunter2-secret\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MFT_TEST_TOKEN", "tok-visible-only-to-the-evaluator")
+    return home
+
+
+@needs_root
+def test_reading_proc_and_the_home_folder_reveals_nothing(pool, runner, tmp_path, monkeypatch):
+    home = _holders_of_secrets(tmp_path, monkeypatch)
+    me = os.getpid()
+    source = (
+        "import glob, os, sys\n"
+        f"paths = [{str(home / '.netrc')!r}, '/proc/{me}/environ', '/proc/{me}/cmdline', '/proc/{me}/cwd/x',\n"
+        "         '/proc/1/environ', '/root/.bash_history'] + glob.glob('/proc/[0-9]*/environ')\n"
+        "for path in paths:\n"
+        "    try:\n"
+        "        sys.stderr.write(path + ': ' + open(path, errors='replace').read(300) + '\\n')\n"
+        "    except OSError as exc:\n"
+        "        sys.stderr.write(path + ': ' + type(exc).__name__ + '\\n')\n"
+        "assert False\n"
+    )
+    verdict, _ = run(pool, runner, source)
+    assert verdict.kind == "wrong_answer"
+    assert "hunter2-secret" not in verdict.detail and "tok-visible-only" not in verdict.detail
+    assert "pytest" not in verdict.detail  # not even the evaluator's command line
+
+
+def test_gigabytes_on_stdout_are_cut_off_and_kept_small(pool, runner):
+    source = "import sys\nchunk = 'x' * 2**20\nfor _ in range(4 * 1024):\n    sys.stdout.write(chunk)\nassert False\n"
+    verdict, took = run(pool, runner, source)
+    assert not verdict.passed and took < TIMEOUT_S + 3
+    assert len(verdict.detail) < 200_000  # the harness kept a head and a tail, not gigabytes
+
+
+@needs_root
+def test_symlinks_out_of_its_folder_change_nothing_outside(pool, runner, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious")
+    litter = [os.path.join(d, f"mft-eval-test-link-{os.getpid()}") for d in SHARED_TMP_DIRS]
+    source = (
+        "import os\n"
+        f"os.symlink({str(outside)!r}, 'out')\n"
+        "os.symlink('/', 'root')\n"
+        f"os.symlink({str(outside / 'keep.txt')!r}, 'keep')\n"
+        f"for link in {litter!r}:\n"  # links left where the sweeper cleans up after programs
+        "    try:\n"
+        f"        os.symlink({str(outside)!r}, link)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "for path in ['keep', 'out/new.txt', 'root/etc/mft-eval-test']:\n"
+        "    try:\n"
+        "        open(path, 'w').write('pwned')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "assert False\n"
+    )
+    verdict, _ = run(pool, runner, source)
+    assert verdict.kind == "wrong_answer"
+    assert sorted(os.listdir(outside)) == ["keep.txt"] and (outside / "keep.txt").read_text() == "precious"
+    assert not os.path.exists("/etc/mft-eval-test")
+    assert not any(os.path.lexists(link) for link in litter)  # swept: removed, never followed
+
+
+def test_sleeping_children_holding_its_output_do_not_stall_the_harness(pool, runner):
+    source = (
+        "import os, subprocess, sys, time\n"
+        "subprocess.Popen(['sleep', '60'], stdout=sys.stdout, stderr=sys.stderr)\n"  # holds stdout and stderr
+        "r, w = os.pipe()\n"
+        "if os.fork() == 0:\n"  # a child holding both ends of a pipe and the outputs
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "assert False\n"
+    )
+    verdict, took = run(pool, runner, source)
+    assert verdict.kind == "wrong_answer" and took < TIMEOUT_S + 3
+    if os.geteuid() == 0:
+        assert not processes_of(sandbox_uids(pool))  # and both sleepers were killed
+
+
+HOSTILE = {
+    "infinite loop": "while True:\n    pass\n",
+    "exit early": "import os\nos._exit(0)\n",
+    "stdout flood": "import sys\nwhile True:\n    sys.stdout.write('y' * 65536)\n",
+    "memory": "block = bytearray(50 * 2**30)\n",
+    "sleeping child": "import os, time\nif os.fork() == 0:\n    time.sleep(60)\nassert False\n",
+    "background process": "import subprocess\nsubprocess.Popen(['sleep', '60'], start_new_session=True)\nassert False\n",
+    "symlink to root": "import os\nos.symlink('/', 'root')\nopen('root/tmp/mft-eval-x', 'w')\nassert False\n",
+    "read proc": "print(open('/proc/1/cmdline').read())\nassert False\n",
+    "fork then raise": "import os\nos.fork()\nraise SystemExit(3)\n",
+    "recursion": "def f():\n    return f()\nf()\n",
+}
+
+
+def test_hostile_batch_fails_every_program_and_scores_identically_twice(pool, runner):
+    names = list(HOSTILE)
+    jobs = [Job(runner, HOSTILE[name]) for name in names]
+    first, second = (dict(execute_all(pool, jobs)) for _ in range(2))
+    kinds = [(names[i], first[i].kind) for i in range(len(names))]
+    assert kinds == [(names[i], second[i].kind) for i in range(len(names))]
+    assert not [name for i, name in enumerate(names) if first[i].passed], kinds
+    if os.geteuid() == 0:
+        assert not processes_of(sandbox_uids(pool))

@@ -5,11 +5,16 @@ an `if __name__ == "__main__":` block in a completion would run (and, say, wait 
 a completion that calls exit(0) before the asserts would pass. The driver compiles the program
 (a SyntaxError is a compile error), execs it in a fresh namespace whose __name__ is not
 "__main__", and reports through its exit code: an AssertionError is a wrong answer, any other
-exception, SystemExit included, a runtime error.
+exception, SystemExit included, a runtime error. A program passes only when the driver, after
+the program's last line, prints the run's nonce, which it read from a file and deleted before the
+program started (the command line carries only its hash): one that ends its own process early,
+`os._exit(0)` say, never prints it, and cannot find it to print.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -22,6 +27,9 @@ PYTHON_ENV = "MFT_SANDBOX_PYTHON"
 EXIT_COMPILE, EXIT_ASSERT, EXIT_ERROR = 3, 4, 5
 DRIVER = f'''import os, sys, traceback
 path = sys.argv[1]
+with open("nonce") as f:
+    nonce = f.read()
+os.remove("nonce")
 with open(path, encoding="utf-8") as f:
     source = f.read()
 try:
@@ -38,6 +46,8 @@ except AssertionError:
 except BaseException:
     traceback.print_exc()
     status = {EXIT_ERROR}
+if status == 0:
+    sys.stdout.write("\\n" + nonce + "\\n")
 sys.stdout.flush()
 sys.stderr.flush()
 os._exit(status)  # no waiting on threads the program left running
@@ -80,18 +90,28 @@ class PythonRunner(Runner):
     def write_program(self, sandbox: Sandbox, workdir: Path, source: str) -> None:
         super().write_program(sandbox, workdir, source)
         (workdir / "driver.py").write_text(DRIVER)
+        (workdir / "nonce").write_text(f"mft-passed-{secrets.token_hex(16)}")
+        sandbox.give(workdir / "nonce")
 
     def env(self, workdir: Path) -> dict[str, str]:
         return {**super().env(workdir), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
     def steps(self, workdir: Path) -> list[Step]:
-        return [Step((self.interpreter or sys.executable, "-I", "driver.py", self.source_name), self.timeout_s)]
+        nonce = (workdir / "nonce").read_text()
+        argv = (self.interpreter or sys.executable, "-I", "driver.py", self.source_name, _digest(nonce))
+        return [Step(argv, self.timeout_s)]
 
     def judge(self, results: list[StepResult]) -> Verdict:
         run = results[-1]
-        if run.ok:
+        if run.ok and run.argv[-1] in map(_digest, run.stdout.splitlines()[-3:]):
             return Verdict(PASSED)
+        if run.ok:
+            return Verdict(RUNTIME_ERROR, "the program ended its process before its tests finished (exit code 0)")
         if run.over_time:
             return Verdict(TIMEOUT, tail(run.stderr))
         kind = {EXIT_COMPILE: COMPILE_ERROR, EXIT_ASSERT: WRONG_ANSWER}.get(run.exit_code, RUNTIME_ERROR)
         return Verdict(kind, tail(run.stderr) or f"exit code {run.exit_code}, signal {run.signal}")
+
+
+def _digest(line: str) -> str:
+    return hashlib.sha256(line.encode()).hexdigest()
