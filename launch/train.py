@@ -18,4 +18,12 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from mft.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == 0:
+        # A finished run has closed its files and left its process group. Skip the interpreter's
+        # teardown, where a C++ thread that gloo or DeepSpeed still owns can abort the process
+        # ("terminate called without an active exception") and fail a run that succeeded.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    sys.exit(code)

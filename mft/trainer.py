@@ -141,19 +141,27 @@ class Trainer:
             started = time.perf_counter()
             record = {"step": self.step + 1}
             controller_step = self.step % cfg.weighting.update_interval == 0
+            batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
+                       for mb in self.sampler.next_step()]
+            local = [self._token_counts(batches)]
             ctl_rows, val = None, None
             if controller_step and self.weighting.needs_val_losses:  # before the step, on every task
                 ctl_rows = self._controller_rows()
-                val = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid), timer="controller")
+                local.append(self._local_task_totals(self._collate_rows(ctl_rows, self.collate_valid), "controller"))
+            # one all-reduce before the first backward: the global token counts (exact averages,
+            # DESIGN.md step 3) and, on controller steps, the controller batch's loss sums with them
+            with self.stopwatch.time("counts_allreduce"):
+                reduced = all_reduce_sum(torch.cat(local))
+            counts = reduced[:len(self.tasks) + 1]
+            if ctl_rows is not None:
+                val = self._mean_losses(reduced[len(self.tasks) + 1:])
                 if self.faults.nan_valid(self.step + 1):
                     val = val * math.nan
                 record["controller_valid_loss"] = self._per_task(val)
             if controller_step and not self.weighting.updates_after_step:
                 record.update(self._update_weights(val_losses=val))
-            batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
-                       for mb in self.sampler.next_step()]
             with self.stopwatch.time("train_step"):
-                stats, signals = self._train_step(batches)
+                stats, signals = self._train_step(batches, counts)
             record.update(stats)
             if controller_step and self.weighting.updates_after_step:
                 record.update(self._update_weights(**self._step_signals(val, signals, batches, ctl_rows)))
@@ -162,7 +170,7 @@ class Trainer:
             validate_now = self.step % cfg.validation.interval == 0 or last
             log_now = self.step % cfg.logging.interval == 0 or validate_now
             if log_now:  # the replicas must agree on the weights; checked whenever a record is written
-                with self.stopwatch.time("controller_allreduce"):
+                with self.stopwatch.time("weights_check"):
                     record["weights_rank_spread"] = self._rank_spread(self.weighting.weights)
             self.stopwatch.add("step", time.perf_counter() - started)
             steps_timed += 1
@@ -182,16 +190,20 @@ class Trainer:
         self.metrics.close()
         return summary
 
-    def _train_step(self, batches: list[dict]) -> tuple[dict, dict]:
-        """One optimizer step over this rank's micro-batches; returns (metrics, controller signals)."""
+    def _token_counts(self, batches: list[dict]) -> torch.Tensor:
+        """This rank's scored tokens per task, then all its real tokens (float64, k + 1 entries)."""
         k = len(self.tasks)
-        start = time.perf_counter()
-        # global token counts are known before the first backward: exact averages (DESIGN.md, step 3)
         counts = torch.zeros(k + 1, dtype=torch.float64)
         for b in batches:
             counts[:k] += losses.task_token_counts(b["task_ids"], k)
             counts[k] += b["attention_mask"].sum()
-        counts = all_reduce_sum(counts)
+        return counts
+
+    def _train_step(self, batches: list[dict], counts: torch.Tensor) -> tuple[dict, dict]:
+        """One optimizer step over this rank's micro-batches, given the global token counts
+        (`_token_counts` summed over ranks); returns (metrics, controller signals)."""
+        k = len(self.tasks)
+        start = time.perf_counter()
         task_counts = counts[:k]
         weights = torch.as_tensor(np.asarray(self.weighting.weights, dtype=np.float64))
         lr = self.scheduler.get_last_lr()[0]
@@ -285,10 +297,16 @@ class Trainer:
         mb = self.cfg.training.micro_batch_size
         return [collate(rows[i:i + mb]) for i in range(0, len(rows), mb)]
 
-    @torch.no_grad()
     def _task_losses(self, batches: list[dict], timer: str | None = None) -> np.ndarray:
         """Token-averaged loss of every task over these batches (this rank's share), all-reduced.
         With `timer`, the forward and the all-reduce are timed as `<timer>_forward` / `_allreduce`."""
+        totals = self._local_task_totals(batches, timer)
+        with self.stopwatch.time(timer and f"{timer}_allreduce"):
+            return self._mean_losses(all_reduce_sum(totals))
+
+    @torch.no_grad()
+    def _local_task_totals(self, batches: list[dict], timer: str | None = None) -> torch.Tensor:
+        """This rank's loss sums per task, then its token counts per task (float64, 2k entries)."""
         k = len(self.tasks)
         totals = torch.zeros(2 * k, dtype=torch.float64)
         self.engine.eval()
@@ -298,8 +316,11 @@ class Trainer:
                 totals[:k] += losses.task_loss_sums(token_loss, b["task_ids"].to(self.dist.device), k).double().cpu()
                 totals[k:] += losses.task_token_counts(b["task_ids"], k)
         self.engine.train()
-        with self.stopwatch.time(timer and f"{timer}_allreduce"):
-            totals = all_reduce_sum(totals)
+        return totals
+
+    def _mean_losses(self, totals: torch.Tensor) -> np.ndarray:
+        """Per-task means from summed `_local_task_totals`; NaN for a task with no tokens."""
+        k = len(self.tasks)
         counts = totals[k:].numpy()
         return np.where(counts > 0, totals[:k].numpy() / np.maximum(counts, 1), math.nan)
 
