@@ -24,6 +24,26 @@ def check_real(key: str, value: Any, *, low: float | None = None, low_open: bool
         raise ValueError(f"weighting.{key} must be {'>' if low_open else '>='} {low}, got {value!r}")
 
 
+class LossSource:
+    """The ``source`` switch of LBTW, GradNorm and FAMO: training losses ("train") or the
+    controller's validation losses ("valid") drive the method. Mixed in before WeightingMethod."""
+
+    source: str
+
+    @property
+    def needs_val_losses(self) -> bool:  # type: ignore[override]
+        return self.source == "valid"
+
+    @property
+    def needs_train_losses(self) -> bool:  # type: ignore[override]
+        return self.source == "train"
+
+    def _source_losses(self, val_losses: Any, train_losses: Any) -> tuple[np.ndarray, str]:
+        """The losses the source names, checked, and their argument name (for messages)."""
+        what = "val_losses" if self.source == "valid" else "train_losses"
+        return self._loss_vector(val_losses if self.source == "valid" else train_losses, what), what
+
+
 def check_source(value: Any) -> None:
     if value not in SOURCES:
         raise ValueError(f"weighting.source must be one of {', '.join(map(repr, SOURCES))}, got {value!r}")

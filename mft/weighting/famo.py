@@ -33,7 +33,7 @@ import numpy as np
 
 from . import baselines_math as bm
 from ._adam import Adam
-from ._common import check_real, check_source, from_json, present, to_json
+from ._common import LossSource, check_real, check_source, from_json, present, to_json
 from .base import WeightingMethod, register
 from .coba_math import softmax
 
@@ -64,7 +64,7 @@ class FAMOParams:
 
 
 @register("famo")
-class FAMO(WeightingMethod):
+class FAMO(LossSource, WeightingMethod):
     """FAMO's logits, learned from the log-loss decrease each step achieves per task.
 
     A task takes part in a logit update when both its before and after losses are finite, >= 0
@@ -95,14 +95,6 @@ class FAMO(WeightingMethod):
         self._t = 0
 
     @property
-    def needs_val_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "valid"
-
-    @property
-    def needs_train_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "train"
-
-    @property
     def after_step(self) -> str:  # type: ignore[override]
         return self.source
 
@@ -112,8 +104,7 @@ class FAMO(WeightingMethod):
 
     def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
                after_losses: Any = None) -> np.ndarray:
-        what = "val_losses" if self.source == "valid" else "train_losses"
-        before = self._loss_vector(val_losses if self.source == "valid" else train_losses, what)
+        before, what = self._source_losses(val_losses, train_losses)
         after = self._loss_vector(after_losses, "after_losses")
         t = self._t
         self._t = t + 1

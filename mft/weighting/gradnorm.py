@@ -29,7 +29,7 @@ import numpy as np
 
 from . import baselines_math as bm
 from ._adam import Adam
-from ._common import start_reference, check_real, check_source, from_json, present, to_json
+from ._common import LossSource, start_reference, check_real, check_source, from_json, present, to_json
 from .base import WeightingMethod, register
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class GradNormParams:
 
 
 @register("gradnorm")
-class GradNorm(WeightingMethod):
+class GradNorm(LossSource, WeightingMethod):
     """GradNorm on the output layer's per-task gradient norms.
 
     Only the tasks present in a step take part (finite loss >= 0, finite gradient norm >= 0, and
@@ -79,14 +79,6 @@ class GradNorm(WeightingMethod):
         self._loss = 0.0
 
     @property
-    def needs_val_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "valid"
-
-    @property
-    def needs_train_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "train"
-
-    @property
     def t(self) -> int:
         return self._t
 
@@ -103,8 +95,7 @@ class GradNorm(WeightingMethod):
 
     def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
                after_losses: Any = None) -> np.ndarray:
-        what = "val_losses" if self.source == "valid" else "train_losses"
-        losses = self._loss_vector(val_losses if self.source == "valid" else train_losses, what)
+        losses, what = self._source_losses(val_losses, train_losses)
         norms = self._loss_vector(grad_norms, "grad_norms")
         t = self._t
         self._t = t + 1

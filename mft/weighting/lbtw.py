@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._common import (start_reference, check_period, check_real, check_source, check_steps_per_epoch, from_json,
-                      present, resolve_period, to_json)
+from ._common import (LossSource, check_period, check_real, check_source, check_steps_per_epoch, from_json,
+                      present, resolve_period, start_reference, to_json)
 from .base import WeightingMethod, register
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class LBTWParams:
 
 
 @register("lbtw")
-class LBTW(WeightingMethod):
+class LBTW(LossSource, WeightingMethod):
     """Weights from each task's loss relative to its start (a task that has learnt more weighs less).
 
     A task absent from a step (NaN) or with a non-finite or negative loss keeps its last ratio
@@ -73,14 +73,6 @@ class LBTW(WeightingMethod):
         self._started = False
 
     @property
-    def needs_val_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "valid"
-
-    @property
-    def needs_train_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "train"
-
-    @property
     def t(self) -> int:
         return self._t
 
@@ -98,8 +90,7 @@ class LBTW(WeightingMethod):
 
     def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
                after_losses: Any = None) -> np.ndarray:
-        what = "val_losses" if self.source == "valid" else "train_losses"
-        losses = self._loss_vector(val_losses if self.source == "valid" else train_losses, what)
+        losses, what = self._source_losses(val_losses, train_losses)
         t = self._t
         ok = present(losses, "lbtw", what, logger, t)
         if self.source == "valid" and t == 0 and not self._started:
