@@ -101,6 +101,32 @@ def _launcher_argv(
     return [sys.executable, "-I", "-S", LAUNCHER, json.dumps(spec), str(status_fd), "--", *argv]
 
 
+def _start_launcher(
+    argv: Sequence[str], user: SandboxUser | None, limits: Limits, cpu_s: float, namespaces: bool, *,
+    cwd: str | os.PathLike, env: Mapping[str, str], stdin, stdout, stderr,
+) -> tuple[subprocess.Popen, int]:
+    """Start `argv` under the launcher in a new session; returns the process and the read end
+    of its status pipe (the write end is the launcher's alone)."""
+    status_r, status_w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            _launcher_argv(argv, user, limits, cpu_s, namespaces, status_w),
+            cwd=cwd,
+            env=dict(env),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            pass_fds=(status_w,),
+        )
+    except BaseException:
+        os.close(status_r)
+        raise
+    finally:
+        os.close(status_w)
+    return proc, status_r
+
+
 def run_step(
     argv: Sequence[str],
     *,
@@ -116,26 +142,11 @@ def run_step(
     stdin is /dev/null; stdout and stderr go to anonymous files (bounded by the file-size limit)
     of which `limits.output_kb` KiB (head and tail) are kept.
     """
-    status_r, status_w = os.pipe()
     cap = limits.output_kb * 1024
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                _launcher_argv(argv, user, limits, timeout_s, namespaces, status_w),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                pass_fds=(status_w,),
-            )
-        except BaseException:
-            os.close(status_r)
-            raise
-        finally:
-            os.close(status_w)
+        proc, status_r = _start_launcher(argv, user, limits, timeout_s, namespaces, cwd=cwd, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         timed_out = False
         try:
             proc.wait(timeout=timeout_s)
@@ -239,21 +250,6 @@ def spawn_service(
     Its stderr is discarded. The process dies with the thread that started it (the launcher's
     parent-death signal), so a worker's services end with the worker.
     """
-    status_r, status_w = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            _launcher_argv(argv, user, limits, cpu_s, namespaces, status_w),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            pass_fds=(status_w,),
-        )
-    except BaseException:
-        os.close(status_r)
-        raise
-    finally:
-        os.close(status_w)
+    proc, status_r = _start_launcher(argv, user, limits, cpu_s, namespaces, cwd=cwd, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     return Service(proc, status_r)
