@@ -58,8 +58,9 @@ def main() -> None:
         rss = [(r["step"], r["rss_mb"]) for r in metrics if r.get("rss_mb") is not None]
         half = [(s, m) for s, m in rss if s > args.steps // 2]
         slope = float(np.polyfit([s for s, _ in half], [m for _, m in half], 1)[0])
-        one = folder_mb(os.path.join(out, "checkpoints", kept[0])) if kept[0].startswith("step_") else 0.0
-        result = {"steps": args.steps, "checkpoints_kept": [k for k in kept if k.startswith("step_")],
+        steps_kept = [k for k in kept if k.startswith("step_")]  # beside them: the `latest` pointer
+        one = folder_mb(os.path.join(out, "checkpoints", steps_kept[-1]))
+        result = {"steps": args.steps, "checkpoints_kept": steps_kept,
                   "checkpoint_mb_max": round(max(sizes), 2), "one_checkpoint_mb": round(one, 2),
                   "rss_mb_start_of_second_half": round(half[0][1], 1), "rss_mb_end": round(rss[-1][1], 1),
                   "rss_slope_mb_per_1000_steps": round(1000 * slope, 3)}

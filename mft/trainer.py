@@ -141,22 +141,8 @@ class Trainer:
             started = time.perf_counter()
             record = {"step": self.step + 1}
             controller_step = self.step % cfg.weighting.update_interval == 0
-            batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
-                       for mb in self.sampler.next_step()]
-            local = [self._token_counts(batches)]
-            ctl_rows, val = None, None
-            if controller_step and self.weighting.needs_val_losses:  # before the step, on every task
-                ctl_rows = self._controller_rows()
-                local.append(self._local_task_totals(self._collate_rows(ctl_rows, self.collate_valid), "controller"))
-            # one all-reduce before the first backward: the global token counts (exact averages,
-            # DESIGN.md step 3) and, on controller steps, the controller batch's loss sums with them
-            with self.stopwatch.time("counts_allreduce"):
-                reduced = all_reduce_sum(torch.cat(local))
-            counts = reduced[:len(self.tasks) + 1]
-            if ctl_rows is not None:
-                val = self._mean_losses(reduced[len(self.tasks) + 1:])
-                if self.faults.nan_valid(self.step + 1):
-                    val = val * math.nan
+            batches, counts, ctl_rows, val = self._step_inputs(controller_step)
+            if val is not None:
                 record["controller_valid_loss"] = self._per_task(val)
             if controller_step and not self.weighting.updates_after_step:
                 record.update(self._update_weights(val_losses=val))
@@ -189,6 +175,29 @@ class Trainer:
         summary = self._summary()
         self.metrics.close()
         return summary
+
+    def _step_inputs(self, controller_step: bool) -> tuple[list[dict], torch.Tensor, list | None, np.ndarray | None]:
+        """This step's micro-batches and global token counts and, where the method reads validation
+        losses on a controller step, the controller batch's rows and per-task losses (else None).
+
+        One all-reduce before the first backward carries the token counts (exact averages,
+        DESIGN.md step 3) and the controller batch's loss sums together.
+        """
+        batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
+                   for mb in self.sampler.next_step()]
+        local = [self._token_counts(batches)]
+        ctl_rows, val = None, None
+        if controller_step and self.weighting.needs_val_losses:  # before the step, on every task
+            ctl_rows = self._controller_rows()
+            local.append(self._local_task_totals(self._collate_rows(ctl_rows, self.collate_valid), "controller"))
+        with self.stopwatch.time("counts_allreduce"):
+            reduced = all_reduce_sum(torch.cat(local))
+        k = len(self.tasks)
+        if ctl_rows is not None:
+            val = self._mean_losses(reduced[k + 1:])
+            if self.faults.nan_valid(self.step + 1):
+                val = val * math.nan
+        return batches, reduced[:k + 1], ctl_rows, val
 
     def _token_counts(self, batches: list[dict]) -> torch.Tensor:
         """This rank's scored tokens per task, then all its real tokens (float64, k + 1 entries)."""
