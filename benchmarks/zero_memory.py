@@ -1,13 +1,19 @@
 """Peak resident memory per rank of a ~100M-parameter model on 2 CPU ranks under ZeRO-0, 2 and 3.
 
-    python benchmarks/zero_memory.py [--steps 3]
+    python benchmarks/zero_memory.py [--steps 3] [--stages 0,2,3]
 
 Each stage trains the same Llama-shaped model (built from config) for a few steps through the
 deepspeed launcher and reports the largest peak RSS over the ranks (`peak_rss_mb` in
 summary.json) and rank 0's resident memory after the last step (`rss_mb` in metrics.jsonl).
-fp32 AdamW keeps 16 bytes per parameter (weights, gradients, two moments) without sharding;
-ZeRO-2 shards gradients and moments over the ranks, ZeRO-3 the weights too. The peak includes
-the start: every rank builds the whole model before `deepspeed.initialize` partitions it.
+fp32 AdamW keeps 16 bytes a parameter (weights, gradients, two moments) without sharding; ZeRO-2
+shards the gradients and moments over the ranks, ZeRO-3 the weights too, while DeepSpeed adds an
+fp32 copy of each rank's partition and its flat buffers.
+
+Two settings make the measurement show the model states rather than allocator slack: small
+DeepSpeed buckets (the defaults, 5e8 elements for reduction and a live-parameter cap of 1e9,
+exceed this whole model), and MALLOC_MMAP_THRESHOLD_=65536, so that freed tensors go back to the
+system instead of staying in glibc's heap (the whole model is built on every rank before
+`deepspeed.initialize` partitions it, and that copy is freed).
 """
 from __future__ import annotations
 
@@ -19,11 +25,20 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the packages before benchmarks/*.py
-from _runs import ROOT, train  # noqa: E402
+from _runs import train  # noqa: E402
 
 MODEL = {"model_type": "llama", "hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 14,
          "num_attention_heads": 12, "num_key_value_heads": 12, "max_position_embeddings": 256,
          "tie_word_embeddings": True}
+
+
+BUCKET = int(1e7)
+LEAN = {
+    0: {"zero_optimization": {"stage": 0}},
+    2: {"zero_optimization": {"stage": 2, "reduce_bucket_size": BUCKET, "allgather_bucket_size": BUCKET}},
+    3: {"zero_optimization": {"stage": 3, "reduce_bucket_size": BUCKET, "stage3_prefetch_bucket_size": BUCKET,
+                              "stage3_max_live_parameters": BUCKET, "stage3_param_persistence_threshold": int(1e4)}},
+}
 
 
 def parameter_count() -> int:
@@ -39,14 +54,16 @@ def parameter_count() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--stages", default="0,2,3")
     args = parser.parse_args()
     n = parameter_count()
     result = {"parameters": n}
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")  # the ranks inherit it
     print(f"model: {n / 1e6:.1f}M parameters; fp32 AdamW state without sharding: {16 * n / 2**20:.0f} MB per rank")
     with tempfile.TemporaryDirectory() as tmp:
-        for stage in (0, 2, 3):
+        for stage in map(int, args.stages.split(",")):
             out = os.path.join(tmp, f"zero{stage}")
-            train(out, [f"model.tiny={json.dumps(MODEL)}", f"deepspeed={ROOT}/configs/deepspeed/zero{stage}.json",
+            train(out, [f"model.tiny={json.dumps(MODEL)}", f"deepspeed={json.dumps(LEAN[stage])}",
                         f"training.max_steps={args.steps}", "training.micro_batch_size=1", "data.valid_samples_per_task=1",
                         "validation.interval=1000000", "checkpoint.interval=0", "logging.tensorboard=false",
                         'weighting.method=uniform', 'weighting.params={}'])

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 
-
 from .distributed import barrier
 
 
@@ -22,6 +21,9 @@ def export_hf(engine, tokenizer, out_dir: str, *, rank: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     if engine.zero_optimization_stage() == 3:
         import deepspeed
+        # release what the last forward prefetched: a parameter still in flight cannot be gathered
+        # (it happens when stage3_max_live_parameters is below the model's size)
+        engine.empty_partition_cache()
         with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
             if rank == 0:
                 state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -99,7 +99,11 @@ def test_zero3_run_replicates_weights_and_exports_best(tmp_path, cache_dir):
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "z3"
-    run_train(_base(out, cache_dir) + ["deepspeed=configs/deepspeed/zero3.json", "training.max_steps=12",
+    # live-parameter and prefetch limits below the model's size: layers are fetched and released as it runs
+    lean = {"zero_optimization": {"stage": 3, "stage3_gather_16bit_weights_on_model_save": True,
+                                  "stage3_max_live_parameters": 30000, "stage3_prefetch_bucket_size": 30000,
+                                  "stage3_param_persistence_threshold": 10000}}
+    run_train(_base(out, cache_dir) + [f"deepspeed={json.dumps(lean)}", "training.max_steps=12",
                                        "validation.interval=6", 'weighting.params={"history_window": 4, "warmup_steps": 2}'],
               ranks=2)
     metrics = read_metrics(str(out))
