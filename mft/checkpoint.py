@@ -12,6 +12,7 @@ checkpoint complete and `latest` on it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -60,8 +61,9 @@ class Checkpointer:
             if self.rank == 0:
                 _write_json(os.path.join(tmp, "trainer_state.json"), trainer_state)
         except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+            cause = _cause(exc, self.root)  # before the partial folder is removed: is the disk full?
             shutil.rmtree(tmp, ignore_errors=True)
-            raise CheckpointError(f"cannot write checkpoint {final}: {exc}; the last good checkpoint is "
+            raise CheckpointError(f"cannot write checkpoint {final}: {cause}; the last good checkpoint is "
                                   f"{self.latest() or 'none'}; free disk space or fix the folder's permissions, "
                                   "then continue with --resume") from None
         barrier()
@@ -136,3 +138,19 @@ def _write_text(path: str, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+FULL_BELOW_BYTES = 2**20
+
+
+def _cause(exc: BaseException, folder: str) -> str:
+    """One line saying why a save failed. torch reports a full disk as an opaque RuntimeError
+    ("enforce fail at inline_container.cc ... unexpected pos"), so the free space is checked."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return text
+    if free < FULL_BELOW_BYTES or getattr(exc, "errno", None) == errno.ENOSPC:
+        return f"no space left on device ({free / 2**20:.1f} MB free where {folder} is) ({text})"
+    return text
