@@ -47,6 +47,9 @@ def test_a_correct_program_passes_and_a_wrong_one_fails(pool, runner):
     assert run(pool, runner, "def f():\n    return 2\nassert f() == 1\n")[0].kind == "wrong_answer"
     assert run(pool, runner, "def f(:\n")[0].kind == "compile_error"
     assert run(pool, runner, "import sys\nsys.exit(0)\nassert False\n")[0].kind == "runtime_error"  # no early exit
+    assert run(pool, runner, "import os\nos._exit(0)\nassert False\n")[0].kind == "runtime_error"  # not even this way
+    swapped = "import io, sys\nsys.stdout = io.StringIO()\nprint('kept to itself')\nassert 1 + 1 == 2\n"
+    assert run(pool, runner, swapped)[0].kind == "passed"  # the pass line goes to the real stdout
 
 
 def test_infinite_loop_times_out(pool, runner):

@@ -30,6 +30,7 @@ path = sys.argv[1]
 with open("nonce") as f:
     nonce = f.read()
 os.remove("nonce")
+stdout_fd = os.dup(1)  # the nonce reaches the real stdout even if the program swaps sys.stdout
 with open(path, encoding="utf-8") as f:
     source = f.read()
 try:
@@ -46,10 +47,13 @@ except AssertionError:
 except BaseException:
     traceback.print_exc()
     status = {EXIT_ERROR}
+for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+    try:
+        stream.flush()
+    except BaseException:
+        pass
 if status == 0:
-    sys.stdout.write("\\n" + nonce + "\\n")
-sys.stdout.flush()
-sys.stderr.flush()
+    os.write(stdout_fd, ("\\n" + nonce + "\\n").encode())
 os._exit(status)  # no waiting on threads the program left running
 '''
 
