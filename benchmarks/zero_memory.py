@@ -1,6 +1,6 @@
 """Peak resident memory per rank of a ~100M-parameter model on 2 CPU ranks under ZeRO-0, 2 and 3.
 
-    python benchmarks/zero_memory.py [--steps 3] [--stages 0,2,3]
+    python benchmarks/zero_memory.py [--steps 3] [--stages 0,2,3] [--ranks 2]
 
 Each stage trains the same Llama-shaped model (built from config) for a few steps through the
 deepspeed launcher and reports the largest peak RSS over the ranks (`peak_rss_mb` in
@@ -55,9 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--stages", default="0,2,3")
+    parser.add_argument("--ranks", type=int, default=2)
     args = parser.parse_args()
     n = parameter_count()
-    result = {"parameters": n}
+    result = {"parameters": n, "ranks": args.ranks}
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")  # the ranks inherit it
     print(f"model: {n / 1e6:.1f}M parameters; fp32 AdamW state without sharding: {16 * n / 2**20:.0f} MB per rank")
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +67,7 @@ def main() -> None:
             train(out, [f"model.tiny={json.dumps(MODEL)}", f"deepspeed={json.dumps(LEAN[stage])}",
                         f"training.max_steps={args.steps}", "training.micro_batch_size=1", "data.valid_samples_per_task=1",
                         "validation.interval=1000000", "checkpoint.interval=0", "logging.tensorboard=false",
-                        'weighting.method=uniform', 'weighting.params={}'])
+                        'weighting.method=uniform', 'weighting.params={}'], ranks=args.ranks)
             with open(os.path.join(out, "summary.json")) as f:
                 peak = json.load(f)["peak_rss_mb"]
             with open(os.path.join(out, "metrics.jsonl")) as f:

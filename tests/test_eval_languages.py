@@ -109,6 +109,19 @@ def test_wrong_completions_fail_for_the_right_reason(pool, language):
     assert {k: verdicts[i].kind for i, k in enumerate(kinds)} == {k: k for k in kinds}
 
 
+EARLY_EXIT = {"python": "    import os\n    os._exit(0)\n", "js": "  process.exit(0)\n}\n"}
+
+
+@pytest.mark.parametrize("language", list(EARLY_EXIT))
+def test_ending_the_process_with_status_0_before_the_tests_fails(pool, language):
+    """The driver's pass line comes only after the program's last line (C++ and Java: see docs)."""
+    runner = runner_or_skip(language)
+    suite = load_suites(["humaneval-x"], data_dir=DATA, languages=[language])[0]
+    problem = suite.problems[0]
+    [(_, verdict)] = list(execute_all(pool, [Job(runner, suite.assemble(problem, EARLY_EXIT[language]))]))
+    assert verdict.kind == "runtime_error" and "before its tests finished" in verdict.detail
+
+
 def test_javascript_reference_errors_are_reported(pool):
     """JavaScript/112 and /155 have wrong reference solutions: only stderr from console.assert shows it."""
     runner = runner_or_skip("js")

@@ -6,6 +6,8 @@ the steps' exit statuses and output into one failure kind.
 """
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -53,6 +55,32 @@ def tail(text: str, chars: int = DETAIL_CHARS) -> str:
 def last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+PASS_FILE = "pass_nonce"
+EARLY_EXIT = "the program ended its process before its tests finished (exit code 0)"
+
+
+def write_pass_nonce(sandbox: Sandbox, workdir: Path) -> None:
+    """A fresh secret for one run. The language's driver reads and deletes the file before the
+    program starts, and prints the secret after the program's last line; the command line carries
+    only its hash (`pass_digest`). A program that ends its own process early never prints it."""
+    path = workdir / PASS_FILE
+    path.write_text(f"mft-passed-{secrets.token_hex(16)}")
+    sandbox.give(path)
+
+
+def pass_digest(workdir: Path) -> str:
+    return _sha256((workdir / PASS_FILE).read_text())
+
+
+def printed_pass(run: StepResult) -> bool:
+    """Whether the run's driver printed the nonce whose hash ends its command line."""
+    return run.argv[-1] in map(_sha256, run.stdout.splitlines()[-3:])
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Runner(ABC):

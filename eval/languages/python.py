@@ -12,24 +12,23 @@ program started (the command line carries only its hash): one that ends its own 
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
 import sys
 from pathlib import Path
 
 from ..errors import EvalError
 from ..sandbox import Sandbox, StepResult
 from ..toolchains import INSTALL_COMMAND
-from .base import COMPILE_ERROR, PASSED, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER, Runner, Step, Verdict, tail
+from .base import (COMPILE_ERROR, EARLY_EXIT, PASS_FILE, PASSED, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER, Runner, Step,
+                   Verdict, pass_digest, printed_pass, tail, write_pass_nonce)
 
 PYTHON_ENV = "MFT_SANDBOX_PYTHON"
 EXIT_COMPILE, EXIT_ASSERT, EXIT_ERROR = 3, 4, 5
 DRIVER = f'''import os, sys, traceback
 path = sys.argv[1]
-with open("nonce") as f:
+with open("{PASS_FILE}") as f:
     nonce = f.read()
-os.remove("nonce")
+os.remove("{PASS_FILE}")
 stdout_fd = os.dup(1)  # the nonce reaches the real stdout even if the program swaps sys.stdout
 with open(path, encoding="utf-8") as f:
     source = f.read()
@@ -94,28 +93,22 @@ class PythonRunner(Runner):
     def write_program(self, sandbox: Sandbox, workdir: Path, source: str) -> None:
         super().write_program(sandbox, workdir, source)
         (workdir / "driver.py").write_text(DRIVER)
-        (workdir / "nonce").write_text(f"mft-passed-{secrets.token_hex(16)}")
-        sandbox.give(workdir / "nonce")
+        write_pass_nonce(sandbox, workdir)
 
     def env(self, workdir: Path) -> dict[str, str]:
         return {**super().env(workdir), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
     def steps(self, workdir: Path) -> list[Step]:
-        nonce = (workdir / "nonce").read_text()
-        argv = (self.interpreter or sys.executable, "-I", "driver.py", self.source_name, _digest(nonce))
+        argv = (self.interpreter or sys.executable, "-I", "driver.py", self.source_name, pass_digest(workdir))
         return [Step(argv, self.timeout_s)]
 
     def judge(self, results: list[StepResult]) -> Verdict:
         run = results[-1]
-        if run.ok and run.argv[-1] in map(_digest, run.stdout.splitlines()[-3:]):
+        if run.ok and printed_pass(run):
             return Verdict(PASSED)
         if run.ok:
-            return Verdict(RUNTIME_ERROR, "the program ended its process before its tests finished (exit code 0)")
+            return Verdict(RUNTIME_ERROR, EARLY_EXIT)
         if run.over_time:
             return Verdict(TIMEOUT, tail(run.stderr))
         kind = {EXIT_COMPILE: COMPILE_ERROR, EXIT_ASSERT: WRONG_ANSWER}.get(run.exit_code, RUNTIME_ERROR)
         return Verdict(kind, tail(run.stderr) or f"exit code {run.exit_code}, signal {run.signal}")
-
-
-def _digest(line: str) -> str:
-    return hashlib.sha256(line.encode()).hexdigest()
