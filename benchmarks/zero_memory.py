@@ -1,4 +1,4 @@
-"""Peak resident memory per rank of a ~100M-parameter model on 2 CPU ranks under ZeRO-0, 2 and 3.
+"""Resident memory per rank of a ~100M-parameter model on 2 (or --ranks) CPU ranks under ZeRO-0, 2 and 3.
 
     python benchmarks/zero_memory.py [--steps 3] [--stages 0,2,3] [--ranks 2]
 
