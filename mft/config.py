@@ -50,6 +50,7 @@ class TrainingConfig:
     grad_clip: float = 1.0              # 0 = off
     max_nonfinite_steps: int = 3        # stop after this many steps in a row with a non-finite loss (each is skipped)
     seed: int = 42
+    dist_timeout_s: float = 3600.0      # how long a collective waits for the other ranks (rank 0 tokenises alone at start)
 
     def __post_init__(self) -> None:
         for key in ("micro_batch_size", "grad_accum"):
@@ -59,6 +60,8 @@ class TrainingConfig:
             raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
         if not 0 <= self.min_lr <= self.lr:
             raise ConfigError(f"training.min_lr must be between 0 and training.lr ({self.lr}), got {self.min_lr}")
+        if self.dist_timeout_s <= 0:
+            raise ConfigError(f"training.dist_timeout_s must be > 0 seconds, got {self.dist_timeout_s}")
         if len(self.betas) != 2:
             raise ConfigError(f"training.betas must hold two numbers, got {self.betas}")
 

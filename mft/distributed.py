@@ -3,12 +3,19 @@
 Under the `deepspeed` launcher (or torchrun) the environment names the rank; a plain
 `python launch/train.py` runs as a single rank, for which the environment is filled in here
 (DeepSpeed otherwise looks for mpi4py). On CPU the ranks talk over gloo.
+
+On CUDA the group has two backends, `cpu:gloo,cuda:nccl`: DeepSpeed's gradient and parameter
+collectives run on GPU tensors over NCCL, while the trainer's small float64 reductions (token
+counts, loss sums, controller losses, the weights' rank-spread check, the summary) stay exact and
+on the host over gloo. NCCL alone rejects CPU tensors ("No backend type associated with device
+type cpu"), and world size 1 skips every collective, so one GPU would not show it.
 """
 from __future__ import annotations
 
 import os
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -34,8 +41,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_distributed() -> DistInfo:
-    """Join (or create) the default process group and pick this rank's device."""
+def process_group_backend(cuda: bool) -> str:
+    """The backend string of the default process group: CPU tensors always have gloo."""
+    return "cpu:gloo,cuda:nccl" if cuda else "gloo"
+
+
+def init_distributed(timeout_s: float = 3600.0) -> DistInfo:
+    """Join (or create) the default process group and pick this rank's device.
+
+    `timeout_s` bounds how long a collective waits for the other ranks; it must cover rank 0
+    tokenising a large data set alone while the others wait at a barrier.
+    """
     if "RANK" not in os.environ:
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=os.environ.get("MASTER_PORT", str(_free_port())))
@@ -51,10 +67,13 @@ def init_distributed() -> DistInfo:
             local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     if not dist.is_initialized():
-        load_comm_op()  # before DeepSpeed builds it: safe against a stale build lock
-        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
-        barrier()  # every rank has mapped every rank's shm buffer by now
-        unlink_shm_buffer(dist.get_rank())
+        cuda = device.type == "cuda"
+        if not cuda:
+            load_comm_op()  # before DeepSpeed builds it: safe against a stale build lock
+        deepspeed.init_distributed(dist_backend=process_group_backend(cuda), timeout=timedelta(seconds=timeout_s))
+        if not cuda:
+            barrier()  # every rank has mapped every rank's shm buffer by now
+            unlink_shm_buffer(dist.get_rank())
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 

@@ -52,7 +52,7 @@ def default_cache_dir() -> str:
 class Trainer:
     def __init__(self, cfg: RunConfig, *, resume: str | None = None, log=print):
         self.cfg = cfg
-        self.dist = init_distributed()
+        self.dist = init_distributed(timeout_s=cfg.training.dist_timeout_s)
         self.log = log if self.dist.is_main else (lambda *_: None)
         os.makedirs(cfg.output_dir, exist_ok=True)
         self._setup_data()
