@@ -79,8 +79,7 @@ def demo_validation_tokens():
     """The demo config and the mean token count of its validation samples (from the token cache)."""
     from data_pipeline import build_datasets
     from mft.config import load_config
-    from mft.model import build_tokenizer
-    from mft.trainer import default_cache_dir
+    from mft.tokenizer import build_tokenizer, default_cache_dir
 
     from _runs import DEMO
     cfg = load_config(DEMO)

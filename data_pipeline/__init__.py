@@ -12,11 +12,12 @@ Usage (see each name's docstring)::
         batch = collate([rows[i] if i is not None else None for i in micro])
         mask = block_causal_mask(batch["segment_ids"], torch.float32)  # pack mode
 
-Never imports `mft` (dependency direction: launch -> mft -> data_pipeline).
+Never imports `mft` (dependency direction: launch -> mft -> data_pipeline). `Collator` and
+`block_causal_mask` load on first use: they need torch, seconds to import, which reading and
+checking a config does not.
 """
 
 from .build import MultiTaskData, build_datasets
-from .collate import Collator, block_causal_mask
 from .config import DataConfig, TaskConfig
 from .errors import DataError
 from .packing import plan_rows
@@ -40,3 +41,13 @@ __all__ = [
     "train_sentencepiece",
     "load_tokenizer",
 ]
+
+_NEED_TORCH = ("Collator", "block_causal_mask")
+
+
+def __getattr__(name: str):
+    if name in _NEED_TORCH:
+        from . import collate
+
+        return getattr(collate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

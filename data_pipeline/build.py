@@ -8,6 +8,7 @@ valid_fraction when the task has no valid files, and store all samples in two
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from .records import BadRecord, normalize_record, read_jsonl
 from .storage import TokenizedSplit
 
 Sample = tuple[np.ndarray, np.ndarray]  # (input_ids int32, loss_mask uint8)
+logger = logging.getLogger(__name__)
 
 RECORD_FIX = 'fix the record or set data.on_bad_record="skip"'
 TOO_LONG_FIX = 'raise data.seq_length or set data.on_bad_record="skip"'
@@ -59,7 +61,7 @@ def build_datasets(
     *,
     cache_dir: str | None = None,
     num_workers: int = 1,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> MultiTaskData:
     """Tokenize every task of `cfg` (or load the cached result) into train and valid splits.
 
@@ -69,7 +71,7 @@ def build_datasets(
     Raises DataError for every problem with the data, naming file and line and the fix.
     """
     cfg.validate()
-    _check_files_exist(cfg)
+    check_files(cfg)
     task_names = [task.name for task in cfg.tasks]
     root = cache_dir or cfg.cache_dir or None
     key = cache.cache_key(cfg, tokenizer) if root else ""
@@ -115,13 +117,24 @@ def _tokenize_tasks(cfg: DataConfig, tokenizer: Any, num_workers: int) -> tuple[
     return train, valid, stats
 
 
-def _check_files_exist(cfg: DataConfig) -> None:
+def check_files(cfg: DataConfig) -> None:
+    """Raise `DataError` for the first training or validation file that is missing or holds no
+    record, naming the file and its key; reads no further than each file's first record."""
     for i, task in enumerate(cfg.tasks):
         for kind in ("train", "valid"):
             for j, path in enumerate(getattr(task, kind)):
+                key = f"data.tasks[{i}].{kind}[{j}]"
                 if not os.path.isfile(path):
                     what = "is a directory, not a JSONL file" if os.path.isdir(path) else "file not found"
-                    raise DataError(f"{path}: {what}; fix data.tasks[{i}].{kind}[{j}] (task {task.name!r})")
+                    raise DataError(f"{path}: {what}; fix {key} (task {task.name!r})")
+                if not _has_content(path):
+                    raise DataError(f"{path}: file is empty (no records); add JSONL records or remove it from {key}")
+
+
+def _has_content(path: str) -> bool:
+    with open(path, "rb") as f:
+        return any((line[3:] if n == 0 and line.startswith(b"\xef\xbb\xbf") else line).strip()
+                   for n, line in enumerate(f))
 
 
 def _build_task(
@@ -184,8 +197,6 @@ def _read_file(cfg: DataConfig, path: str, key: str, chunk_encoder: ChunkEncoder
                 continue
             result.samples.append(outcome)
 
-    if result.records == 0:
-        raise DataError(f"{path}: file is empty (no records); add JSONL records or remove it from {key}")
     if not result.samples:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items()))
         raise DataError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .choices import check_choices
 from .errors import DataError
 
 MODES = ("padding", "pack")
@@ -52,14 +53,18 @@ class DataConfig:
     """All data settings; see each field's comment."""
 
     tasks: list[TaskConfig] = field(default_factory=list)
-    mode: str = "padding"  # "padding": one sample per row | "pack": several samples per row
+    # "padding": one sample per row | "pack": several samples per row
+    mode: str = field(default="padding", metadata={"choices": MODES})
     seq_length: int = 512  # row length in tokens; longer samples are an error (or skipped)
-    schema: str = "auto"  # "auto" (detect per record) | "mftcoder" | "chat" | "plain"
-    on_bad_record: str = "error"  # "error" | "skip" (skipped records are counted and reported)
+    # "auto" (detect per record) | "mftcoder" | "chat" | "plain"
+    schema: str = field(default="auto", metadata={"choices": SCHEMAS})
+    # "error" | "skip" (skipped records are counted and reported)
+    on_bad_record: str = field(default="error", metadata={"choices": BAD_RECORD_POLICIES})
     cache_dir: str = ""  # "" means no cache dir chosen here; build_datasets may get one by argument
     split_seed: int = 0  # seed of the valid_fraction hold-out
     valid_samples_per_task: int = 2  # samples of EVERY task in one controller validation batch
-    chat_template: str = "auto"  # "auto": the tokenizer's template if it has one | "default": built-in
+    # "auto": the tokenizer's template if it has one | "default": built-in
+    chat_template: str = field(default="auto", metadata={"choices": CHAT_TEMPLATE_SETTINGS})
     only_task: str = ""  # single-task learning (STL): train and validate on this task alone
 
     def __post_init__(self) -> None:
@@ -67,10 +72,7 @@ class DataConfig:
 
     def validate(self) -> None:
         """Raise `DataError` naming the first unusable key, e.g. ``data.mode: ...``."""
-        _check_choice("data.mode", self.mode, MODES)
-        _check_choice("data.schema", self.schema, SCHEMAS)
-        _check_choice("data.on_bad_record", self.on_bad_record, BAD_RECORD_POLICIES)
-        _check_choice("data.chat_template", self.chat_template, CHAT_TEMPLATE_SETTINGS)
+        check_choices(self, "data", DataError)
         if isinstance(self.seq_length, bool) or not isinstance(self.seq_length, int) or self.seq_length < 2:
             raise DataError(f"data.seq_length: must be an integer >= 2, got {self.seq_length!r}")
         if (
@@ -104,7 +106,3 @@ class DataConfig:
             return self
         return replace(self, tasks=[t for t in self.tasks if t.name == self.only_task], only_task="")
 
-
-def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise DataError(f"{key}: {value!r} is not one of {', '.join(choices)}")

@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
+from .choices import choice_error
 from .errors import DataError
 from .records import BadRecord, normalize_record, read_jsonl
 
@@ -86,7 +87,7 @@ def render(pair: Pair, schema: str = "mftcoder") -> dict:
         return {"prompt": prompt, "completion": answer}
     if schema == "mftcoder":
         return {"chat_rounds": [{"role": "human", "content": prompt}, {"role": "bot", "content": answer}]}
-    raise DataError(f"schema {schema!r} is not one of {', '.join(SCHEMAS)}")
+    raise DataError(choice_error("schema", schema, SCHEMAS))
 
 
 def code_record(record: object) -> dict:
@@ -124,12 +125,11 @@ def convert_file(path: str, fmt: str, *, schema: str = "mftcoder", on_bad: str =
     A record with an empty prompt or answer is counted in ``dropped``, or kept with `keep_empty`
     (a benchmark's test split stays whole).
     """
-    if fmt != "code" and fmt not in CONVERTERS:
-        raise DataError(f"format {fmt!r} is not one of code, {', '.join(CONVERTERS)}")
-    if on_bad not in BAD_RECORD_POLICIES:
-        raise DataError(f"on_bad {on_bad!r} is not one of {', '.join(BAD_RECORD_POLICIES)}")
-    if schema not in SCHEMAS:
-        raise DataError(f"schema {schema!r} is not one of {', '.join(SCHEMAS)}")
+    for key, value, choices in (("format", fmt, ("code", *CONVERTERS)), ("on_bad", on_bad, BAD_RECORD_POLICIES),
+                                ("schema", schema, SCHEMAS)):
+        message = choice_error(key, value, choices)
+        if message:
+            raise DataError(message)
     out = Converted()
     for where, value in read_source(path):
         out.read += 1

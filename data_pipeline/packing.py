@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .choices import choice_error
 from .errors import DataError
 from .storage import TokenizedSplit
 
@@ -30,7 +31,7 @@ def plan_rows(split: TokenizedSplit, mode: str, seq_length: int, seed: int) -> l
     if mode == "pack":
         order = np.random.default_rng(seed).permutation(len(lengths))
         return first_fit([int(i) for i in order], [int(n) for n in lengths[order]], seq_length)
-    raise DataError(f"data.mode: {mode!r} is not one of padding, pack")
+    raise DataError(choice_error("data.mode", mode, ("padding", "pack")))
 
 
 def first_fit(items: list[int], sizes: list[int], capacity: int) -> list[list[int]]:

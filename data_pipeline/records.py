@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Iterator, NamedTuple
 
+from .choices import did_you_mean
 from .errors import DataError
 
 ROLES = ("system", "user", "assistant")
@@ -120,7 +121,8 @@ def _round_turns(record: dict, schema: str) -> list[Turn]:
         if not isinstance(role, str):
             raise BadRecord("bad_fields", f"{where}.role {_not_a_string(item, 'role')}")
         if role not in names:
-            raise BadRecord("bad_fields", f"{where}.role {role!r} is not one of {', '.join(names)}")
+            raise BadRecord("bad_fields", f"{where}.role {role!r} is not one of {', '.join(names)}"
+                                          f"{did_you_mean(role, names)}")
         content = item.get("content")
         if not isinstance(content, str):
             raise BadRecord("bad_fields", f"{where}.content {_not_a_string(item, 'content')}")

@@ -1,6 +1,6 @@
 """Train a small sentencepiece tokenizer, and load any tokenizer directory the same way.
 
-Transformers 5.x traps (DESIGN.md): ``LlamaTokenizer(vocab_file=...)`` silently ignores the file
+Transformers 5.x traps (docs/design.md, "Tokenizers"): ``LlamaTokenizer(vocab_file=...)`` silently ignores the file
 and ``LlamaTokenizer.from_pretrained`` gives wrong ids for unigram models. What works: the model
 at ``DIR/tokenizer.model`` loaded by ``AutoTokenizer.from_pretrained(DIR, pad_token=...,
 unk_token=..., bos_token=..., eos_token=...)``; it adds no BOS by itself (the pipeline does).
@@ -9,6 +9,7 @@ unk_token=..., bos_token=..., eos_token=...)``; it adds no BOS by itself (the pi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,18 @@ from .errors import DataError
 SPECIAL_PIECES = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
 MODEL_FILE = "tokenizer.model"
 _HF_FILES = ("tokenizer.json", "tokenizer_config.json")
+MAX_SENTENCE_BYTES = 4192  # sentencepiece's default: a longer text is left out of training
+
+
+class VocabTooSmall(DataError):
+    """`vocab_size` cannot hold every piece the texts need: each distinct character, the 256 byte
+    pieces and the special pieces. `needed` is the smallest size that trains."""
+
+    def __init__(self, asked: int, needed: int):
+        super().__init__(f"vocab_size {asked} is smaller than the {needed} pieces the texts need "
+                         f"(every distinct character, 256 byte pieces and the special pieces); use at least {needed}")
+        self.asked = asked
+        self.needed = needed
 
 
 def train_sentencepiece(texts: Iterable[str], out_dir: str, vocab_size: int, model_type: str = "bpe") -> Any:
@@ -35,12 +48,17 @@ def train_sentencepiece(texts: Iterable[str], out_dir: str, vocab_size: int, mod
     """
     import sentencepiece as spm
 
+    texts = [t for t in texts if t and len(t.encode("utf-8")) <= MAX_SENTENCE_BYTES]  # as sentencepiece reads them
+    if not texts:
+        raise DataError(f"no text to train a tokenizer on (every text is empty or longer than "
+                        f"{MAX_SENTENCE_BYTES} bytes)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-spm-", dir=out))
     try:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(list(texts)),
+        _train(
+            spm,
+            sentence_iterator=iter(texts),
             model_prefix=str(tmp / "tokenizer"),
             vocab_size=vocab_size,
             hard_vocab_limit=False,
@@ -62,12 +80,24 @@ def train_sentencepiece(texts: Iterable[str], out_dir: str, vocab_size: int, mod
             num_threads=1,
             input_sentence_size=0,
             shuffle_input_sentence=False,
+            max_sentence_length=MAX_SENTENCE_BYTES,
             minloglevel=2,
         )
         os.replace(tmp / MODEL_FILE, out / MODEL_FILE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_tokenizer(str(out))
+
+
+def _train(spm: Any, **options: Any) -> None:
+    """SentencePieceTrainer.train, with its one user-facing failure as `VocabTooSmall`."""
+    try:
+        spm.SentencePieceTrainer.train(**options)
+    except RuntimeError as exc:
+        found = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", str(exc))
+        if not found:
+            raise
+        raise VocabTooSmall(int(found.group(1)), int(found.group(2))) from None
 
 
 def load_tokenizer(directory: str) -> Any:

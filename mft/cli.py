@@ -1,10 +1,19 @@
-"""Command line of `launch/train.py`: parse, load the config, train; user mistakes end in one line."""
+"""Command line of `launch/train.py`: parse, load and check the config, train.
+
+A user's mistake ends in one line, ``mft: error: ...``. Mistakes found before training starts
+(the config, its files, the tokenizer) are the same on every rank, so only rank 0 reports them.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import os
-import sys
 import warnings
+
+from .logs import launch_rank, setup_logging
+
+logger = logging.getLogger("mft")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,23 +30,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
-    # DeepSpeed's ZeRO collectives call deprecated torch APIs every step; the warnings say nothing to users
-    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.distributed")
     args = parse_args(argv)
+    rank = launch_rank()
+    setup_logging(rank)
     from data_pipeline import DataError
     from .config import load_config
     from .config_loader import ConfigError
+    from .preflight import check_run
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        check_run(cfg, rank=rank)
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        if rank == 0:
+            logger.error("mft: error: %s", exc)
+        return 2
+    return _train(cfg, args)
+
+
+def _train(cfg, args: argparse.Namespace) -> int:
+    os.environ.setdefault("DS_ACCELERATOR", "cuda" if _has_cuda() else "cpu")
+    # DeepSpeed's ZeRO collectives call deprecated torch APIs every step; the warnings say nothing to users
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.distributed")
+    from data_pipeline import DataError
     from .checkpoint import CheckpointError
+    from .config_loader import ConfigError
     from .nonfinite import NonFiniteLossError
     from .trainer import Trainer
 
     try:
-        cfg = load_config(args.config, args.overrides)
         for run in (stl_configs(cfg) if args.stl else [cfg]):
             Trainer(run, resume=args.resume).train()
     except (ConfigError, DataError, FileNotFoundError, NonFiniteLossError, CheckpointError) as exc:
-        print(f"mft: error: {exc}", file=sys.stderr)
+        logger.error("mft: error: %s", exc)
         return 2
     finally:
         _shutdown()
@@ -58,7 +83,6 @@ def _has_cuda() -> bool:
 
 def stl_configs(cfg):
     """One run config per task (data.only_task), each with its own output folder."""
-    import dataclasses
     return [dataclasses.replace(cfg, output_dir=os.path.join(cfg.output_dir, "stl", task.name),
                                 data=dataclasses.replace(cfg.data, only_task=task.name))
             for task in cfg.data.tasks]

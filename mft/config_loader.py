@@ -6,26 +6,25 @@ the dotted key and what to do ("training.lrr is not a valid key; did you mean 't
 `apply_override(raw, "a.b=c")` implements the command line's `--set a.b=c`.
 
 Supported annotations: str, int, float, bool, dict, Any, X | None, int | str, list[X] and nested
-dataclasses (also inside lists). A field's `metadata["choices"]` restricts a string's values.
+dataclasses (also inside lists). A field's `metadata["choices"]` restricts its values, checked
+with `data_pipeline.choices`, the same message as a data config built in code.
 """
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import types
 import typing
 from typing import Any
+
+from data_pipeline.choices import choice_error, did_you_mean
 
 
 class ConfigError(ValueError):
     """A configuration mistake; the message names the key and the fix."""
 
 
-def closest(name: str, options: typing.Iterable[str], prefix: str = "") -> str:
-    """"; did you mean 'prefix.x'?" for the closest option, or '' when nothing is close."""
-    match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
-    return f"; did you mean '{_join(prefix, match[0])}'?" if match else ""
+closest = did_you_mean  # the key hint; mft modules import it from here
 
 
 def build(cls: type, raw: Any, where: str = "") -> Any:
@@ -47,10 +46,9 @@ def build(cls: type, raw: Any, where: str = "") -> Any:
                 raise ConfigError(f"{key} is required; add it to the config")
             continue
         value = _convert(hints[name], raw[name], key)
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(
-                f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{closest(str(value), choices)}")
+        message = choice_error(key, value, f.metadata["choices"]) if "choices" in f.metadata else None
+        if message:
+            raise ConfigError(message)
         values[name] = value
     try:
         return cls(**values)
@@ -84,7 +82,7 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+            raise ConfigError(choice_error(key, value, allowed))
         return value
     if origin is list:
         (item,) = typing.get_args(hint) or (Any,)

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
-import sys
 import time
+
+logger = logging.getLogger(__name__)
 
 STALE_AFTER_S = 5.0  # a fresh lock file may belong to a process between closing and deleting it
 
@@ -72,7 +74,7 @@ def exclusive(path: str):
         os.close(fd)  # closing releases the flock
 
 
-def load_comm_op(log=lambda message: print(message, file=sys.stderr, flush=True)) -> None:
+def load_comm_op() -> None:
     """Build (once per machine) and load DeepSpeed's shared-memory comm op, where its accelerator has one."""
     import deepspeed.ops
     from deepspeed.accelerator import get_accelerator
@@ -85,13 +87,13 @@ def load_comm_op(log=lambda message: print(message, file=sys.stderr, flush=True)
     with exclusive(os.path.join(folder, "mft.flock")):
         torch_lock = os.path.join(folder, "lock")
         if remove_stale_lock(torch_lock):
-            log(f"mft: removed {torch_lock}, left by a process killed while building or loading "
+            logger.warning(f"mft: removed {torch_lock}, left by a process killed while building or loading "
                 f"DeepSpeed's {builder.name} op (every DeepSpeed start would have waited on it forever)")
         start = time.monotonic()
         builder.load()
         took = time.monotonic() - start
         if took > 5:
-            log(f"mft: compiled DeepSpeed's {builder.name} op in {took:.0f} s "
+            logger.warning(f"mft: compiled DeepSpeed's {builder.name} op in {took:.0f} s "
                 f"(once per machine, cached in {folder})")
 
 

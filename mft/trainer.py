@@ -12,6 +12,7 @@ Raises `ConfigError` / `DataError` (one line naming the key, file or line) for a
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -35,25 +36,22 @@ from .export import export_hf
 from .faults import Faults
 from .grad_norms import OutputLayerInputs, task_output_grad_norms
 from .metrics_log import MetricsLog
-from .model import build_model, build_tokenizer
+from .model import build_model
 from .nonfinite import NonFiniteGuard
 from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
 from .summary import proc_status_mb, run_summary, summary_text
+from .tokenizer import build_tokenizer, default_cache_dir
 from .weighting import build_weighting
 
-
-def default_cache_dir() -> str:
-    """Token and tokenizer cache shared by runs (entries are keyed by content): $MFT_CACHE, else ~/.cache/mft."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
+logger = logging.getLogger(__name__)
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, *, resume: str | None = None, log=print):
+    def __init__(self, cfg: RunConfig, *, resume: str | None = None):
         self.cfg = cfg
         self.dist = init_distributed(timeout_s=cfg.training.dist_timeout_s)
-        self.log = log if self.dist.is_main else (lambda *_: None)
+        self.log = logger.info  # setup_logging keeps INFO to rank 0
         os.makedirs(cfg.output_dir, exist_ok=True)
         self._setup_data()
         self._setup_engine()
@@ -181,7 +179,7 @@ class Trainer:
         losses on a controller step, the controller batch's rows and per-task losses (else None).
 
         One all-reduce before the first backward carries the token counts (exact averages,
-        DESIGN.md step 3) and the controller batch's loss sums together.
+        docs/design.md, "Data flow", step 3) and the controller batch's loss sums together.
         """
         batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
                    for mb in self.sampler.next_step()]

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from data_pipeline import DataConfig, DataError, TaskConfig
 from mft.config import deepspeed_dict, load_config
 from mft.config_loader import ConfigError, apply_override
 from mft.ds_config import engine_config
@@ -49,7 +50,8 @@ def test_paths_relative_to_file_and_overrides_relative_to_cwd(tmp_path, monkeypa
     ("training.micro_batch_size=1.5", "training.micro_batch_size must be an integer"),
     ("logging.tensorboard=1", "logging.tensorboard must be true or false"),
     ("model.dtype=fp16", "model.dtype: 'fp16' is not one of fp32, bf16"),
-    ("data.mode=packed", "data.mode"),
+    ("data.mode=packed", "data.mode: 'packed' is not one of padding, pack; did you mean 'pack'?"),
+    ("model.dtype=bf61", "model.dtype: 'bf61' is not one of fp32, bf16; did you mean 'bf16'?"),
     ("data.tasks.0.valid_fraction=0", "has no validation data"),
     ("data.tasks.0.tran=x", "data.tasks[0].tran is not a valid key; did you mean 'data.tasks[0].train'?"),
     ("training.min_lr=1", "training.min_lr must be between 0 and training.lr"),
@@ -61,6 +63,15 @@ def test_mistakes_name_the_key(tmp_path, override, message):
         load_config(path, [override])
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_loader_and_data_config_reject_a_choice_with_the_same_line(tmp_path):
+    with pytest.raises(ConfigError) as loaded:
+        load_config(_write(tmp_path, _minimal()), ["data.schema=chats"])
+    with pytest.raises(DataError) as built:
+        DataConfig(tasks=[TaskConfig(name="a", train=["a.jsonl"], valid_fraction=0.1)], schema="chats")
+    assert str(loaded.value) == str(built.value) == (
+        "data.schema: 'chats' is not one of auto, mftcoder, chat, plain; did you mean 'chat'?")
 
 
 def test_missing_required_and_exclusive_model_source(tmp_path):

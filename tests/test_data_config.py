@@ -20,9 +20,10 @@ def test_defaults_with_one_task_are_valid():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"mode": "packed"}, "data.mode: 'packed' is not one of padding, pack"),
-        ({"schema": "sharegpt"}, "data.schema: 'sharegpt' is not one of auto, mftcoder, chat, plain"),
-        ({"on_bad_record": "ignore"}, "data.on_bad_record: 'ignore' is not one of error, skip"),
+        ({"mode": "packed"}, "data.mode: 'packed' is not one of padding, pack; did you mean 'pack'?"),
+        ({"schema": "xml"}, "data.schema: 'xml' is not one of auto, mftcoder, chat, plain"),
+        ({"schema": "chats"}, "data.schema: 'chats' is not one of auto, mftcoder, chat, plain; did you mean 'chat'?"),
+        ({"on_bad_record": "skipp"}, "data.on_bad_record: 'skipp' is not one of error, skip; did you mean 'skip'?"),
         ({"chat_template": "mine"}, "data.chat_template: 'mine' is not one of auto, default"),
         ({"seq_length": 1}, "data.seq_length: must be an integer >= 2, got 1"),
         ({"seq_length": 512.0}, "data.seq_length: must be an integer >= 2, got 512.0"),

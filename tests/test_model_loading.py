@@ -5,7 +5,8 @@ import torch
 from data_pipeline import DataConfig, TaskConfig, train_sentencepiece
 from mft.config import ModelConfig
 from mft.config_loader import ConfigError
-from mft.model import build_model, build_tokenizer
+from mft.model import build_model
+from mft.tokenizer import build_tokenizer
 
 TINY = {"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
         "num_attention_heads": 2}

@@ -1,0 +1,98 @@
+"""The run's tokenizer: a folder, or a sentencepiece model trained on the run's training files.
+
+The trained one (model.tiny with model.tokenizer_train_vocab, for the CPU demo and the tests)
+is cached by the training texts and the vocabulary size. `train_tokenizer` may run before any
+process group exists (the command line does so on rank 0, to report a mistake before DeepSpeed
+starts); its errors name the key or the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Iterator
+
+from data_pipeline import DataConfig, DataError, load_tokenizer, train_sentencepiece
+from data_pipeline.tokenizers import MODEL_FILE, VocabTooSmall
+
+from .config import ModelConfig
+from .config_loader import ConfigError
+
+
+def default_cache_dir() -> str:
+    """Token and tokenizer cache shared by runs (entries are keyed by content): $MFT_CACHE, else ~/.cache/mft."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
+
+
+def build_tokenizer(cfg: ModelConfig, data: DataConfig, cache_dir: str, *, rank: int) -> Any:
+    """Load the tokenizer folder, or train (rank 0, unless cached) and load the run's tokenizer."""
+    folder = cfg.tokenizer or cfg.path
+    if folder:
+        if not os.path.isdir(folder):
+            raise ConfigError(f"model.tokenizer: folder {folder} not found")
+        return load_tokenizer(folder)
+    from .distributed import barrier
+
+    texts = training_texts(data)
+    out_dir = _trained_dir(cfg, texts, cache_dir)
+    if rank == 0:
+        _train(cfg, data, texts, out_dir)
+    barrier()
+    return load_tokenizer(out_dir)
+
+
+def train_tokenizer(cfg: ModelConfig, data: DataConfig, cache_dir: str) -> str:
+    """Train the run's tokenizer unless it is cached; its folder. Any process may call it."""
+    texts = training_texts(data)
+    out_dir = _trained_dir(cfg, texts, cache_dir)
+    _train(cfg, data, texts, out_dir)
+    return out_dir
+
+
+def training_texts(data: DataConfig) -> list[str]:
+    """Every non-blank string in the training records (malformed lines are left to the data pipeline)."""
+    texts = []
+    for i, task in enumerate(data.tasks):
+        for j, path in enumerate(task.train):
+            if not os.path.isfile(path):
+                raise DataError(f"{path}: file not found; fix data.tasks[{i}].train[{j}] (task {task.name!r})")
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    try:
+                        texts.extend(s for s in _strings(json.loads(line)) if s.strip())
+                    except json.JSONDecodeError:
+                        continue
+    return texts
+
+
+def _trained_dir(cfg: ModelConfig, texts: list[str], cache_dir: str) -> str:
+    digest = hashlib.sha256(json.dumps([cfg.tokenizer_train_vocab, texts]).encode()).hexdigest()[:16]
+    return os.path.join(cache_dir, f"tokenizer-{digest}")
+
+
+def _train(cfg: ModelConfig, data: DataConfig, texts: list[str], out_dir: str) -> None:
+    if os.path.exists(os.path.join(out_dir, MODEL_FILE)):
+        return
+    try:
+        train_sentencepiece(texts, out_dir, vocab_size=cfg.tokenizer_train_vocab)
+    except VocabTooSmall as exc:
+        raise ConfigError(
+            f"model.tokenizer_train_vocab: {exc.asked} is too small for the training data, which needs "
+            f"{exc.needed} pieces (every distinct character, 256 byte pieces and the special pieces); "
+            f"set it to at least {exc.needed}") from None
+    except DataError as exc:
+        files = ", ".join(path for task in data.tasks for path in task.train)
+        raise DataError(f"model.tokenizer_train_vocab: the training files ({files}) hold {exc}; "
+                        "add records with text or give model.tokenizer") from None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
