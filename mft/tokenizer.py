@@ -82,7 +82,7 @@ def _train(cfg: ModelConfig, data: DataConfig, texts: list[str], out_dir: str) -
             f"{exc.needed} pieces (every distinct character, 256 byte pieces and the special pieces); "
             f"set it to at least {exc.needed}") from None
     except DataError as exc:
-        files = ", ".join(path for task in data.tasks for path in task.train)
+        files = ", ".join(dict.fromkeys(path for task in data.tasks for path in task.train))
         raise DataError(f"model.tokenizer_train_vocab: the training files ({files}) hold {exc}; "
                         "add records with text or give model.tokenizer") from None
 

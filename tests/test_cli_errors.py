@@ -2,10 +2,11 @@
 import json
 import os
 import sys
+import time
 
 import pytest
 
-from launch_helpers import TRAIN, run_process
+from launch_helpers import TRAIN, free_port, run_process
 
 
 def _config(tmp_path, task_lines, **data):
@@ -28,9 +29,15 @@ def _config(tmp_path, task_lines, **data):
     return str(path), str(task)
 
 
-def _run(config, *extra):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+def _run(config, *extra, **env):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", **env}
     return run_process([sys.executable, TRAIN, "--config", config, *extra], env=env, timeout=300)
+
+
+def _timed(config, *extra):
+    start = time.monotonic()
+    proc = _run(config, *extra)
+    return proc, time.monotonic() - start
 
 
 def _error_line(proc):
@@ -65,10 +72,47 @@ def test_skip_mode_counts_and_reports(tmp_path):
     assert "skipped 2" in (proc.stdout + proc.stderr)
 
 
-def test_empty_task_file(tmp_path):
+def test_empty_task_file_with_a_trained_tokenizer_fails_at_load(tmp_path):
     config, task = _config(tmp_path, [])
-    line = _error_line(_run(config))
-    assert task in line and "empty" in line
+    proc, took = _timed(config)
+    line = _error_line(proc)
+    assert line == f"mft: error: {task}: file is empty (no records); add JSONL records or remove it from data.tasks[1].train[0]"
+    assert took < 5, f"found after {took:.1f} s, not at load time"
+
+
+def test_only_blank_text_names_the_tokenizer_key(tmp_path):
+    config, task = _config(tmp_path, [json.dumps({"prompt": " ", "completion": ""})])
+    line = _error_line(_run(config, "--set", f"data.tasks.0.train={task}"))
+    assert line.startswith(f"mft: error: model.tokenizer_train_vocab: the training files ({task}) hold no text")
+
+
+def test_vocabulary_smaller_than_the_characters_names_the_key(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    proc, took = _timed(config, "--set", "model.tokenizer_train_vocab=100")
+    line = _error_line(proc)
+    assert line.startswith("mft: error: model.tokenizer_train_vocab: 100 is too small for the training data")
+    needed = int(line.rsplit("at least ", 1)[1])
+    assert needed > 256  # the byte pieces alone take 256
+    assert "DeepSpeed" not in proc.stderr and took < 5
+
+
+def test_load_errors_are_reported_by_rank_0_only(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    quiet = _run(config, "--set", "training.lrr=1", RANK="1")
+    assert quiet.returncode == 2 and quiet.stderr == "", quiet.stderr
+    assert "training.lrr" in _error_line(_run(config, "--set", "training.lrr=1", RANK="0"))
+
+
+def test_two_ranks_report_a_load_error_once(tmp_path):
+    config, task = _config(tmp_path, [])
+    launcher = os.path.join(os.path.dirname(sys.executable), "deepspeed")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu", "PYTHONWARNINGS": "ignore"}
+    proc = run_process([launcher, "--num_gpus", "2", "--master_port", str(free_port()), TRAIN, "--config", config],
+                       env=env, timeout=300)
+    assert proc.returncode != 0
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "mft: error:" in line]
+    assert len(lines) == 1 and task in lines[0], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
 
 
 def test_unknown_key_and_missing_paths(tmp_path):

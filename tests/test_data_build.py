@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from data_pipeline import DataConfig, DataError, TaskConfig, build_datasets
+from data_pipeline.build import check_files
 
 try:
     from .data_fixtures import one_task_cfg, qa, spm_dir, tokenizer, write_jsonl  # noqa: F401
@@ -136,6 +137,19 @@ def test_empty_file_is_an_error_even_with_skip(tmp_path: Path, tokenizer, policy
     with pytest.raises(DataError) as err:
         build_datasets(one_task_cfg([empty], on_bad_record=policy), tokenizer, log=quiet)
     assert str(err.value) == f"{empty}: file is empty (no records); add JSONL records or remove it from data.tasks[0].train[0]"
+
+
+def test_check_files_finds_empty_and_missing_files_without_a_tokenizer(tmp_path: Path):
+    good = write_jsonl(tmp_path / "a.jsonl", [qa(0)])
+    bom_only = tmp_path / "bom.jsonl"
+    bom_only.write_bytes(b"\xef\xbb\xbf\n  \n")
+    with pytest.raises(DataError, match=r"bom.jsonl: file is empty \(no records\); .* data.tasks\[0\].valid\[0\]$"):
+        check_files(one_task_cfg([good], valid=[str(bom_only)]))
+    with pytest.raises(DataError, match=r"is a directory, not a JSONL file; fix data.tasks\[0\].train\[1\]"):
+        check_files(one_task_cfg([good, str(tmp_path)]))
+    bom_record = tmp_path / "bom_record.jsonl"
+    bom_record.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "a.jsonl").read_bytes())
+    check_files(one_task_cfg([good, str(bom_record)]))
 
 
 def test_all_records_skipped_is_an_error(tmp_path: Path, tokenizer):

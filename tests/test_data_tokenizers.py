@@ -8,6 +8,7 @@ import pytest
 import sentencepiece as spm
 
 from data_pipeline import DataError, load_tokenizer, train_sentencepiece
+from data_pipeline.tokenizers import VocabTooSmall
 
 try:
     from .data_fixtures import corpus, spm_dir, tokenizer  # noqa: F401
@@ -74,3 +75,19 @@ def test_too_few_texts_give_a_smaller_vocabulary_not_an_error(tmp_path: Path):
     processor = spm.SentencePieceProcessor(model_file=str(tmp_path / "small" / "tokenizer.model"))
     assert 263 <= len(small) == processor.get_piece_size() < 300  # 4 special + 3 headers + 256 bytes at least
     assert small.encode("p3 c9", add_special_tokens=False) == processor.encode("p3 c9")
+
+
+def test_a_vocabulary_too_small_for_the_characters_says_the_smallest_that_trains(tmp_path: Path):
+    texts = [f"{word} {i}" for i, word in enumerate(["alpha", "beta", "gamma", "delta", "epsilon", "zeta"])]
+    with pytest.raises(VocabTooSmall) as err:
+        train_sentencepiece(texts, str(tmp_path / "a"), vocab_size=200)
+    needed = err.value.needed
+    assert err.value.asked == 200 and str(err.value).endswith(f"use at least {needed}")
+    with pytest.raises(VocabTooSmall):
+        train_sentencepiece(texts, str(tmp_path / "b"), vocab_size=needed - 1)
+    assert len(train_sentencepiece(texts, str(tmp_path / "c"), vocab_size=needed)) == needed
+
+
+def test_no_text_is_a_data_error(tmp_path: Path):
+    with pytest.raises(DataError, match="^no text to train a tokenizer on"):
+        train_sentencepiece(["", "x" * 5000], str(tmp_path / "t"), vocab_size=300)
