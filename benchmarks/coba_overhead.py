@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the packages before benchmarks/*.py
-from _runs import median, train  # noqa: E402
+from _runs import median, train
 
 INTERVALS = (1, 4, 16)
 

@@ -21,15 +21,12 @@ import gc
 import json
 import math
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, before benchmarks/
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from mft.weighting import build_weighting  # noqa: E402
-from mft.weighting import coba_math as cm  # noqa: E402
+from mft.weighting import build_weighting
+from mft.weighting import coba_math as cm
 
 K, N, W, TAU = 9, 400, 200, 5.0
 REPS, PER_REP = 7, 200  # at each t: copies of the controller timed, updates timed on each

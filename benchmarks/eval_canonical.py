@@ -15,15 +15,12 @@ import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eval.benchmarks import load_suites  # noqa: E402
-from eval.errors import EvalError  # noqa: E402
-from eval.execution import Job, execute_all  # noqa: E402
-from eval.languages import make_runner  # noqa: E402
-from eval.sandbox import SandboxPool  # noqa: E402
+from eval.benchmarks import load_suites
+from eval.errors import EvalError
+from eval.execution import Job, execute_all
+from eval.languages import make_runner
+from eval.sandbox import SandboxPool
 
 
 def main() -> int:

@@ -28,16 +28,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)  # before benchmarks/, whose data_pipeline.py would shadow the package
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from data_pipeline import Collator, TokenizedSplit, block_causal_mask, plan_rows  # noqa: E402
+from data_pipeline import Collator, TokenizedSplit, block_causal_mask, plan_rows
 
 SEQ = 2048
 VOCAB = 320

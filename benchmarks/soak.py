@@ -10,15 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import threading
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the packages before benchmarks/*.py
-from _runs import train  # noqa: E402
+from _runs import train
 
 
 def folder_mb(path: str) -> float:

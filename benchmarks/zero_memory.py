@@ -20,12 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the packages before benchmarks/*.py
-from _runs import train  # noqa: E402
+from _runs import train
 
 MODEL = {"model_type": "llama", "hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 14,
          "num_attention_heads": 12, "num_key_value_heads": 12, "max_position_embeddings": 256,

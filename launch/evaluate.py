@@ -23,23 +23,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eval.benchmarks import BENCHMARKS, load_suites  # noqa: E402
-from eval.checkpoints import find_checkpoints, short_names  # noqa: E402
-from eval.errors import EvalError  # noqa: E402
-from eval.execution import SandboxFailure  # noqa: E402
-from eval.generation import GenerationConfig  # noqa: E402
-from eval.pipeline import Evaluator  # noqa: E402
-from eval.samples import benchmarks_of_samples  # noqa: E402
-from eval.report import markdown_table  # noqa: E402
-from eval.sandbox import SandboxPool  # noqa: E402
-from eval.scoring import nest  # noqa: E402
+from eval.benchmarks import BENCHMARKS, load_suites
+from eval.checkpoints import find_checkpoints, short_names
+from eval.errors import EvalError
+from eval.execution import SandboxFailure
+from eval.generation import GenerationConfig
+from eval.pipeline import Evaluator
+from eval.samples import benchmarks_of_samples
+from eval.report import markdown_table
+from eval.sandbox import SandboxPool
+from eval.scoring import nest
+from mft.logs import setup_logging
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,7 +110,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    setup_logging()
     args = parse_args(argv)
     try:
         summary = run(args)

@@ -31,10 +31,8 @@ import os
 import sys
 from collections import Counter
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-from data_pipeline import converters as cv  # noqa: E402
-from data_pipeline.errors import DataError  # noqa: E402
+from data_pipeline import converters as cv
+from data_pipeline.errors import DataError
 
 DEFAULT_VALID, DEFAULT_TEST = 500, 500
 

@@ -14,11 +14,10 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-from mft.config import load_config  # noqa: E402
-from mft.report import figures, markdown_table, pyplot  # noqa: E402
-from mft.reproduce import plan, read_metrics, score, train, _finished  # noqa: E402
+from mft.config import load_config
+from mft.logs import setup_logging
+from mft.report import figures, markdown_table, pyplot
+from mft.reproduce import plan, read_metrics, score, train, _finished
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
     args = parser.parse_args(argv)
+    setup_logging()
     pyplot()  # fail now, not after hours of training, where matplotlib is missing
     cfg = load_config(args.config, args.overrides)
     methods = args.methods.split(",") if args.methods else cfg.reproduce.methods

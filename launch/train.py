@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-from mft.cli import main  # noqa: E402
+from mft.cli import main
 
 if __name__ == "__main__":
     code = main()

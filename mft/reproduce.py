@@ -11,6 +11,7 @@ an interrupted reproduction continues where it stopped.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from .config import RunConfig
 
+logger = logging.getLogger(__name__)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "launch", "train.py")
 ABLATIONS = ("rcs", "acs", "df")
@@ -67,7 +69,7 @@ def _finished(run: MethodRun, cfg: RunConfig) -> bool:
     return os.path.exists(os.path.join(run.output_dir, "summary.json"))
 
 
-def train(run: MethodRun, config_path: str, extra: list[str], ranks: int, log=print) -> None:
+def train(run: MethodRun, config_path: str, extra: list[str], ranks: int) -> None:
     """Train one method through the launcher (skipped when already finished)."""
     args = ["--config", config_path, "--set", f"output_dir={run.output_dir}", "--set", "logging.progress_bar=false"]
     args += [a for o in run.overrides + extra for a in ("--set", o)] + (["--stl"] if run.stl else [])
@@ -81,7 +83,7 @@ def train(run: MethodRun, config_path: str, extra: list[str], ranks: int, log=pr
         env.setdefault("OMP_NUM_THREADS", "1")
     else:
         cmd = [sys.executable, TRAIN, *args]
-    log(f"[{run.name}] training -> {run.output_dir}")
+    logger.info(f"[{run.name}] training -> {run.output_dir}")
     os.makedirs(run.output_dir, exist_ok=True)
     with open(os.path.join(run.output_dir, "train.log"), "w") as f:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)

@@ -1,9 +1,6 @@
 import os
-import sys
 
 from hypothesis import settings
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # The suite replays the same property-test examples on every run, so CI never fails by chance;
 # MFT_HYPOTHESIS=explore draws new ones on each run, to hunt for bugs.

@@ -1,6 +1,7 @@
 """Run launch/train.py as users do: `deepspeed --num_gpus N` for several ranks, plain python for one."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -11,6 +12,22 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "demo_cpu.json")
 TRAIN = os.path.join(ROOT, "launch", "train.py")
+
+
+def checkout_env(env: dict | None = None) -> dict:
+    """`env` (default: this process's) with this checkout first on PYTHONPATH, so that a script the
+    tests start imports the packages under test, not another installed copy."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def load_script(name: str):
+    """launch/<name>.py as a module, to call its functions."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "launch", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:
@@ -31,8 +48,8 @@ def run_train(overrides: list[str], *, ranks: int, config: str = DEMO, resume: s
 def run_process(cmd: list[str], *, env: dict, timeout: float) -> subprocess.CompletedProcess:
     """subprocess.run, except that a timeout kills the whole process group (launcher and ranks alike):
     a rank left running would hold its port, memory and locks, and slow or hang the tests after it."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=checkout_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -46,7 +63,7 @@ def start_train(overrides: list[str], *, ranks: int, log: str, config: str = DEM
     """The same run in the background, its output going to `log` (for tests that interrupt it)."""
     cmd, env = _command(overrides, ranks=ranks, config=config, resume=None, extra=())
     with open(log, "w") as out:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(cmd, cwd=ROOT, env=checkout_env(env), stdout=out, stderr=subprocess.STDOUT)
 
 
 def _command(overrides, *, ranks, config, resume, extra):

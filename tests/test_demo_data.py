@@ -2,12 +2,10 @@
 import filecmp
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "launch"))
+from launch_helpers import ROOT, load_script
 
-import make_demo_data  # noqa: E402
+make_demo_data = load_script("make_demo_data")
 
 SHIPPED = os.path.join(ROOT, "configs", "demo_data")
 

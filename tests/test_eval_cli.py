@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from eval.benchmarks import find_data_dir
+from launch_helpers import checkout_env
 
 REPO = Path(__file__).resolve().parents[1]
 EVALUATE = REPO / "launch" / "evaluate.py"
@@ -47,7 +48,7 @@ def write_toy_benchmarks(folder: Path) -> Path:
 
 
 def evaluate(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MFT_BENCHMARK_DIR"}
+    env = checkout_env({k: v for k, v in os.environ.items() if k != "MFT_BENCHMARK_DIR"})
     result = subprocess.run([sys.executable, str(EVALUATE), "--no-progress", *args], capture_output=True, text=True,
                             env=env, timeout=600)
     if check:

@@ -14,9 +14,9 @@ from data_pipeline import converters as cv
 from data_pipeline.errors import DataError
 from data_pipeline.records import normalize_record, read_jsonl
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "launch"))
-import prepare_data  # noqa: E402
+from launch_helpers import ROOT, checkout_env, load_script
+
+prepare_data = load_script("prepare_data")
 
 
 def write_jsonl(path, records):
@@ -156,7 +156,8 @@ def test_malformed_code_record_is_one_line_error_at_file_line(tmp_path, line, me
 def test_cli_reports_a_malformed_record_in_one_line_without_a_traceback(tmp_path):
     src = write_jsonl(str(tmp_path / "c.jsonl"), [chat(0), '{"chat_rounds": 5}'])
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "launch", "prepare_data.py"), "code", "--task", "t",
-                           "--input", src, "--out", str(tmp_path / "o")], capture_output=True, text=True)
+                           "--input", src, "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                          env=checkout_env())
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"prepare_data: error: {src}:2: 'chat_rounds' is not a list (got a JSON number); "
                                    "fix the record or pass --on-bad skip")

@@ -9,16 +9,16 @@ import pytest
 
 from mft.shm_comm import exclusive, lock_holders, remove_stale_lock
 
-from launch_helpers import ROOT, TRAIN, run_process
+from launch_helpers import ROOT, TRAIN, checkout_env, run_process
 from test_cli_errors import _config, _records
 
 HOLD = "import os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); print('ready', flush=True); time.sleep(60)"
-FLOCK = ("import sys, time; sys.path.insert(0, sys.argv[2]); from mft.shm_comm import exclusive\n"
+FLOCK = ("import sys, time; from mft.shm_comm import exclusive\n"
          "with exclusive(sys.argv[1]):\n    print('ready', flush=True); time.sleep(60)")
 
 
 def _start(code, *args):
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, env=checkout_env())
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -58,8 +58,8 @@ def test_only_an_old_lock_nobody_holds_is_removed(tmp_path):
 
 def test_flock_waits_for_a_live_holder_and_not_for_a_killed_one(tmp_path):
     path = str(tmp_path / "mft.flock")
-    proc = _start(FLOCK, path, ROOT)
-    waiter = subprocess.Popen([sys.executable, "-c", FLOCK, path, ROOT], stdout=subprocess.PIPE, text=True)
+    proc = _start(FLOCK, path)
+    waiter = subprocess.Popen([sys.executable, "-c", FLOCK, path], stdout=subprocess.PIPE, text=True, env=checkout_env())
     try:
         time.sleep(1.0)
         assert waiter.poll() is None and not _readable(waiter)  # still waiting for the holder
@@ -90,7 +90,7 @@ def test_training_starts_despite_a_stale_torch_build_lock(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu", "PYTHONWARNINGS": "ignore"}
     # build (or find) the op in the machine's own cache first, so the copy below needs no compiler
     subprocess.run([sys.executable, "-c", "from mft.shm_comm import load_comm_op; load_comm_op()"],
-                   cwd=ROOT, env=env, check=True, timeout=600, capture_output=True)
+                   cwd=ROOT, env=checkout_env(env), check=True, timeout=600, capture_output=True)
     built = _get_build_directory(builder.name, verbose=False)
     extensions = tmp_path / "extensions"
     shutil.copytree(built, extensions / builder.name, ignore=shutil.ignore_patterns("lock", "mft.flock"))

@@ -1,7 +1,7 @@
 """Tokenizing and caching 100k records on both cores, and reloading the cache memory-mapped.
 
-    .venv/bin/python benchmarks/data_pipeline.py                  # about 3 minutes on 2 cores
-    .venv/bin/python benchmarks/data_pipeline.py --records 20000  # shorter
+    .venv/bin/python benchmarks/data_loading.py                  # about 3 minutes on 2 cores
+    .venv/bin/python benchmarks/data_loading.py --records 20000  # shorter
 
 1. Build: 100k synthetic records (half plain prompt/completion, half chat messages, 3 tasks, a
    valid_fraction hold-out) in a temporary directory, a 2,000-piece sentencepiece BPE tokenizer
@@ -35,18 +35,11 @@ import sys
 import tempfile
 import time
 
-if __name__ != "__main__":
-    raise ImportError("benchmarks/data_pipeline.py is a script, imported in place of the data_pipeline package "
-                      "because benchmarks/ comes first on sys.path; a script in benchmarks/ that imports the "
-                      "package (or mft) must put the repository root first: sys.path.insert(0, ROOT)")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)  # before benchmarks/, where this file would shadow the data_pipeline package
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from data_pipeline import (Collator, DataConfig, TaskConfig, TokenizedSplit, build_datasets,  # noqa: E402
+from data_pipeline import (Collator, DataConfig, TaskConfig, TokenizedSplit, build_datasets,
                            plan_rows, train_sentencepiece)
-from data_pipeline import cache  # noqa: E402
+from data_pipeline import cache
 
 WORDS = ("def return print for while if else class import self value list dict the a of to and in is sum max "
          "min len range x y z answer question code write function lambda yield try except raise with as not "
