@@ -1,7 +1,7 @@
 """JSONL records -> normalised conversations.
 
 A record becomes a list of `Turn(role, content)` with role in system / user / assistant. Three
-record schemas are accepted (DESIGN.md, "Record schemas accepted"):
+record schemas are accepted (docs/design.md, "Records"):
 
 - MFTCoder: ``{"chat_rounds": [{"role": "system"|"human"|"bot", "content": "..."}, ...]}``
 - chat:     ``{"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}``
@@ -14,8 +14,11 @@ prompt/completion). A record that cannot be used raises `BadRecord` with a short
 
 from __future__ import annotations
 
+import codecs
 import json
-from typing import Iterator, NamedTuple
+from typing import BinaryIO, Iterator, NamedTuple
+
+import jsonlines
 
 from .choices import did_you_mean
 from .errors import DataError
@@ -26,6 +29,7 @@ _ROLE_NAMES = {
     "chat": {"system": "system", "user": "user", "assistant": "assistant"},
 }
 _TURNS_KEY = {"mftcoder": "chat_rounds", "chat": "messages"}
+_BOM = codecs.BOM_UTF8
 
 
 class Turn(NamedTuple):
@@ -50,8 +54,9 @@ class BadRecord(Exception):
 def read_jsonl(path: str) -> Iterator[tuple[int, object]]:
     """Yield (line number, parsed JSON value or BadRecord) for every non-blank line of `path`.
 
-    Lines are decoded one by one so that a stray non-UTF-8 byte costs one record, not the file.
-    A UTF-8 byte-order mark at the start of the file is ignored.
+    Lines are decoded one by one (by `jsonlines`) so that a stray non-UTF-8 byte costs one
+    record, not the file. A UTF-8 byte-order mark at the start of the file is ignored, and so is
+    one at the start of a line or an RFC 7464 record separator (jsonlines reads those).
     """
     try:
         handle = open(path, "rb")
@@ -59,23 +64,42 @@ def read_jsonl(path: str) -> Iterator[tuple[int, object]]:
         raise DataError(f"{path}: file not found; fix the path in data.tasks") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not a JSONL file; list the files in data.tasks") from None
-    with handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
+    lines = _NumberedLines(handle)
+    with handle, jsonlines.Reader(lines, loads=json.loads) as reader:
+        while True:
             try:
-                text = raw.rstrip(b"\r\n").decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield line_no, BadRecord(
-                    "invalid_utf8", f"line is not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1})"
-                )
+                value = reader.read(allow_none=True, skip_empty=True)
+            except EOFError:
+                return
+            except jsonlines.InvalidLineError as err:
+                yield err.lineno, _bad_line(err)
                 continue
-            try:
-                yield line_no, json.loads(text)
-            except json.JSONDecodeError as err:
-                yield line_no, BadRecord("invalid_json", f"invalid JSON ({err.msg} at column {err.colno})")
+            yield lines.number, value
+
+
+class _NumberedLines:
+    """A binary file's lines for `jsonlines.Reader`, without their line ends and the file's
+    byte-order mark; `number` is the last line's, which the reader reports for bad lines only."""
+
+    def __init__(self, handle: BinaryIO):
+        self.handle = handle
+        self.number = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for self.number, line in enumerate(self.handle, start=1):
+            if self.number == 1 and line.startswith(_BOM):
+                line = line[len(_BOM):]
+            yield line.rstrip(b"\r\n")
+
+
+def _bad_line(err: "jsonlines.InvalidLineError") -> BadRecord:
+    cause = err.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return BadRecord("invalid_utf8",
+                         f"line is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} at byte {cause.start + 1})")
+    if isinstance(cause, json.JSONDecodeError):
+        return BadRecord("invalid_json", f"invalid JSON ({cause.msg} at column {cause.colno})")
+    return BadRecord("invalid_json", f"invalid JSON ({err})")
 
 
 def detect_schema(record: dict) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from data_pipeline import DataConfig, DataError, TaskConfig, build_datasets
 from data_pipeline.build import check_files
+from data_pipeline.records import BadRecord, read_jsonl
 
 try:
     from .data_fixtures import one_task_cfg, qa, spm_dir, tokenizer, write_jsonl  # noqa: F401
@@ -203,3 +204,17 @@ def test_utf8_bom_and_blank_lines_are_accepted(tmp_path: Path, tokenizer):
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     data = build_datasets(one_task_cfg([str(path)]), tokenizer, log=quiet)
     assert len(data.train) + len(data.valid) == 3
+
+
+def test_read_jsonl_numbers_every_line_and_keeps_every_record(tmp_path: Path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\r\n\n  \nnull\n{"a": \n"\xff"\n\x1e[2]\n{"b": "\xe2\x80\xa8"}')
+    read = [(n, (v.reason, v.detail) if isinstance(v, BadRecord) else v) for n, v in read_jsonl(str(path))]
+    assert read == [
+        (1, {"a": 1}),
+        (4, None),  # kept: the pipeline reports it as "not an object"
+        (5, ("invalid_json", "invalid JSON (Expecting value at column 7)")),
+        (6, ("invalid_utf8", "line is not valid UTF-8 (byte 0xff at byte 2)")),
+        (7, [2]),
+        (8, {"b": "\u2028"}),
+    ]
