@@ -8,7 +8,7 @@ interleaved and repeated; reads each step's wall time and its parts from metrics
 controller_math, counts_allreduce). CoBa's validation loss sums travel in the all-reduce of the
 token counts that every step does before its first backward, so its communication cost is what
 that all-reduce takes beyond uniform's (waiting for the slower rank's controller forward
-included). The bound the issue sets: ratio <= 1 + (validation tokens / training tokens) / 3 +
+included). The target: ratio <= 1 + (validation tokens / training tokens) / 3 +
 0.03 (a forward pass costs about a third of forward + backward), with the controller math and
 its communication under 2%.
 """

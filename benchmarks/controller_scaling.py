@@ -1,4 +1,4 @@
-"""Cost of one CoBa controller update as training grows (issue 6, "Controller cost").
+"""Cost of one CoBa controller update as training grows.
 
     .venv/bin/python benchmarks/controller_scaling.py            # about a minute on 2 cores
     .venv/bin/python benchmarks/controller_scaling.py --quick    # t up to 1e4 only
@@ -8,7 +8,7 @@ tau = 5, both variants. Each controller is fed synthetic validation losses (nois
 one task turning upward now and then) up to t, then timed over single updates. The divergence
 factor sums over the whole history since warm-up; two controllers run in lock-step on the same
 losses: "summary" (the shipped path, ``ExpSumHistory``'s cached Taylor summary) and "direct" (the
-same controller forced to the O(n) pass every step, as before), and their DFs are compared.
+same controller forced to the O(n) pass every step), and their DFs are compared.
 
 Targets: every update under 1 ms; t = 1e5 costs at most 2x t = 1e3 (median of REPS blocks).
 Ends with ``RESULT {json}``.
@@ -57,7 +57,7 @@ def make(variant: str, direct: bool):
     ctl = build_weighting("coba", num_tasks=K, history_window=N, warmup_steps=W, tau=TAU, variant=variant)
     if variant == "mftcoder":
         ctl.start(Losses().l0)
-    if direct:  # never use the summary: the O(n) pass at every step, as before the summary
+    if direct:  # never use the summary: the O(n) pass at every step
         ctl._df_history.MIN_CACHED = math.inf
     return ctl
 

@@ -72,8 +72,9 @@ def block_causal_mask(segment_ids: torch.Tensor, dtype: torch.dtype) -> torch.Te
     Query t may attend key s when s <= t and both are in the same sample (same non-zero
     segment id). A padding query (segment 0) attends only to itself, so no row of the mask is
     fully masked (which would give NaN after softmax); its output is never used.
-    Use this float mask, not a bool one: per DESIGN.md a bool 4D mask is silently wrong under
-    the eager attention implementation, while this one matches separate runs under sdpa and eager.
+    Use this float mask, not a bool one: a bool 4D mask is silently wrong under the eager
+    attention implementation (docs/design.md, "From JSONL to batches", step 6), while this one
+    matches separate runs under sdpa and eager.
     """
     length = segment_ids.shape[-1]
     query = segment_ids[:, :, None]

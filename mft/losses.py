@@ -4,7 +4,7 @@ A task's loss is the mean of its answer tokens' cross entropy over the GLOBAL ba
 optimizer step: l_i = S_i / N_i with S_i the sum of task i's token losses and N_i its token
 count over every rank and micro-batch. N_i is known before the first backward (it comes from
 the labels), so micro-batch m contributes sum_i w_i * S_i(m) / N_i and the accumulated gradient
-is exactly the gradient of sum_i w_i * l_i (DESIGN.md, "Data flow", step 3).
+is exactly the gradient of sum_i w_i * l_i (docs/design.md, "One step: exact per-task averages"; paper eq. 1).
 
 The labels arrive already shifted by the collator: labels[b, t] is the token predicted at t.
 """

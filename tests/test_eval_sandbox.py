@@ -210,7 +210,7 @@ def test_two_pools_at_once_never_share_a_user(pool):
         assert len(sandbox_uids(other)) == 2
 
 
-# ---- hostile programs beyond the basics (reliability issue) ---------------------------------------
+# ---- hostile programs beyond the basics (reliability) ---------------------------------------------
 
 def _holders_of_secrets(tmp_path, monkeypatch):
     """A HOME with a credentials file, as the evaluator's user would have; returns the secret."""

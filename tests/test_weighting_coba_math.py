@@ -1,7 +1,7 @@
 """CoBa's equations (mft.weighting.coba_math) against numbers worked out by hand.
 
 Each expected value is written as the arithmetic of the equation it checks (arXiv 2410.06741,
-Section 3; DESIGN.md "CoBa, exactly"), small enough to redo on paper.
+eqs. 2-7; docs/design.md, "CoBa"), small enough to redo on paper.
 """
 import math
 import warnings

@@ -115,7 +115,7 @@ def losses(steps, seed=0, k=4):
 def test_controller_with_summary_matches_the_direct_controller(variant):
     params = dict(history_window=20, warmup_steps=10, tau=5.0, variant=variant)
     fast, slow = build_weighting("coba", 4, **params), build_weighting("coba", 4, **params)
-    slow._df_history.MIN_CACHED = math.inf  # the O(n) pass at every step, as before the summary
+    slow._df_history.MIN_CACHED = math.inf  # the O(n) pass at every step
     compared = 0
     for t, row in enumerate(losses(10_000)):
         wf, ws = fast.update(val_losses=row), slow.update(val_losses=row)

@@ -2,7 +2,7 @@
 uncertainty weighting's log variances, FAMO's logits).
 
 These K numbers get their own optimizer and learning rate: at fine-tuning learning rates (1e-5
-and below) weights trained by the model's optimizer barely move (DESIGN.md, "Task weighting").
+and below) weights trained by the model's optimizer barely move (docs/design.md, "CoBa", last paragraph).
 The arithmetic follows ``torch.optim.Adam`` (defaults, no amsgrad): weight decay is L2 added to
 the gradient, m = m + (1 - b1)(g - m), v = b2 v + (1 - b2) g^2, and
 p -= (lr / (1 - b1^n)) * m / (sqrt(v) / sqrt(1 - b2^n) + eps); tests compare it with torch.

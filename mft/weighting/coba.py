@@ -1,7 +1,7 @@
 """CoBa, the Convergence Balancer (Gong et al., arXiv 2410.06741): the controller that keeps the
 loss-ratio and slope histories and calls the equations in ``coba_math``.
 
-Two variants, side by side (docs/DESIGN.md, "CoBa, exactly"); "paper" is the default:
+Two variants, side by side (docs/design.md, "CoBa"); "paper" is the default:
 
 - ratio denominators l_i(0): paper, the first ``update``'s losses; mftcoder, the losses given to
   ``start()`` (a full validation pass before training), or the first update's if it was not called.
@@ -56,7 +56,7 @@ class CoBaParams:
     """CoBa's hyper-parameters; the paper's defaults are N = 2M, W = M, tau = 5 with M the number
     of validation batches, which is what ``"auto"`` means."""
 
-    variant: str = "paper"                # "paper" (DESIGN.md's reading) or "mftcoder" (authors' code)
+    variant: str = "paper"                # "paper" (docs/design.md's reading) or "mftcoder" (authors' code)
     history_window: int | str = "auto"    # N: steps per slope fit and in the ACS window; "auto" = 2M
     warmup_steps: int | str = "auto"      # W: uniform while t <= W ("mftcoder": c < W); "auto" = M
     tau: float = 5.0                      # DF temperature: larger = sharper reaction to a rising slope
@@ -264,7 +264,7 @@ class CoBa(WeightingMethod):
         self._ratios.load(state["ratios"])
         self._slopes.load(state["slopes"])
         self._df_history.load(state["df_history"])
-        self._df_history.load_cache_state(state.get("df_summary"))  # absent before: rebuilt when needed
+        self._df_history.load_cache_state(state.get("df_summary"))  # None: rebuilt when needed
         self._df_abs_sum = float(state["df_abs_sum"])
         self._weights = as_array(state["weights"])
         self._rcs = as_array(state["rcs"])

@@ -1,11 +1,10 @@
 """CoBa's equations as pure functions over NumPy arrays (float64).
 
 Source: Gong et al., "CoBa: Convergence Balancer for Multitask Finetuning of Large Language
-Models", arXiv 2410.06741 (EMNLP 2024), Section 3 and Algorithm 1. Each function names the
-definition it implements (Relative Convergence Score, Absolute Convergence Score, Divergence
-Factor, final weights); equation numbers are not cited because the paper's text was not at hand
-when this was written. Where the paper can be read two ways, the reading fixed in docs/DESIGN.md
-("CoBa, exactly") is the one implemented and each function says which. The ``*_mftcoder``
+Models", arXiv 2410.06741 (EMNLP 2024), Section 3 and Algorithm 1. Each function cites the
+equation it implements: the slope, eqs. (2)-(3); RCS, eq. (4); ACS, eq. (5); final weights,
+eq. (6); DF, eq. (7). Where the paper can be read two ways, the reading of docs/design.md
+("CoBa") is the one implemented and each function says which. The ``*_mftcoder``
 functions reproduce the authors' released code (codefuse-ai/MFTCoder at 8ba13f4,
 ``utils/loss_utils.py``, ``CoBaStatus.compute_per_task_weight``).
 
@@ -36,8 +35,8 @@ def ols_slope(y: ArrayLike, x: ArrayLike | None = None) -> float:
     """Ordinary least-squares slope of y against x (default x = 0, 1, ..., n-1).
 
     slope = sum((x - mean x) * (y - mean y)) / sum((x - mean x)^2); 0.0 for fewer than two points
-    (or all x equal), as DESIGN.md fixes alpha_i(t) = 0 while t < 1. The paper fits a line to the
-    ratio history of each task (Section 3, the slope alpha_i(t) of the linear fit).
+    (or all x equal): alpha_i(t) = 0 while t < 1 (paper, after eq. 3). The paper fits a line to the
+    ratio history of each task by least squares (eqs. 2-3).
     """
     y = np.asarray(y, dtype=np.float64)
     if y.size < 2:
@@ -78,12 +77,12 @@ def max_ratio_curve_slope(ratio_window: ArrayLike) -> float:
 
 
 def relative_convergence_scores(slopes: ArrayLike) -> np.ndarray:
-    """RCS (paper Sec. 3, "Relative Convergence Score"):
+    """RCS (paper eq. 4, "Relative Convergence Score"):
 
         RCS_i(t) = softmax_i( K * alpha_i(t) / sum_j |alpha_j(t)| )
 
     A task converging more slowly than the others (larger slope) gets more weight. Uniform when
-    every slope is 0 (the sum is 0; DESIGN.md). The division comes first, so |.| <= 1 before
+    every slope is 0 (the sum is 0; docs/design.md, "CoBa"). The division comes first, so |.| <= 1 before
     scaling by K and nothing can overflow.
     """
     a = np.asarray(slopes, dtype=np.float64)
@@ -95,14 +94,14 @@ def relative_convergence_scores(slopes: ArrayLike) -> np.ndarray:
 
 
 def absolute_convergence_scores(slope_window: ArrayLike) -> np.ndarray:
-    """ACS (paper Sec. 3, "Absolute Convergence Score"):
+    """ACS (paper eq. 5, "Absolute Convergence Score"):
 
         ACS_i(t) = softmax_i( -n * alpha_i(t) / sum_s |alpha_i(s)| )
 
     ``slope_window`` is (K, n) with columns alpha(s) for the n steps of the window, the last column
     being the current step t. For the paper variant the window is s = max(0, t-N+1)..t, so
     n = min(N, t+1); for the mftcoder variant see ``mftcoder_acs_window``. A task whose
-    denominator is 0 contributes 0 inside the softmax (DESIGN.md). A task whose own loss rises
+    denominator is 0 contributes 0 inside the softmax (docs/design.md, "CoBa"). A task whose own loss rises
     (positive current slope) gets a negative logit, whatever the other tasks do.
     """
     h = np.asarray(slope_window, dtype=np.float64)
@@ -149,13 +148,13 @@ def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None,
 def divergence_factor_paper(alpha_max_history: ArrayLike, tau: float,
                             abs_sum: float | None = None,
                             log_sum_exp: LogSumExp | None = None) -> float:
-    """DF (paper Sec. 3, "Divergence Factor"), as DESIGN.md reads it:
+    """DF (paper eq. 7, "Divergence Factor"), as docs/design.md ("CoBa") reads it:
 
         DF(t) = min( n * softmax_s( -tau * n * alpha_max(s) / sum_u |alpha_max(u)| )[s = t], 1 )
 
     over s, u = W+1..t, n = t - W, alpha_max(s) = max_i alpha_i(s); 1 when the sum is 0.
-    ``alpha_max_history`` holds alpha_max(W+1..t), the current step last. Two readings are fixed by
-    DESIGN.md: the history starts after warm-up (the paper's runs from step 1, which lets the
+    ``alpha_max_history`` holds alpha_max(W+1..t), the current step last. Two readings are fixed
+    there: the history starts after warm-up (the paper's runs from step 1, which lets the
     noisy first slopes pin DF near 0) with n in place of t, and the denominator takes absolute
     values (without them a negative sum would reward divergence).
     DF near 1: the largest task slope is as low as it has been, so RCS leads; DF near 0: the
@@ -186,7 +185,7 @@ def mftcoder_acs_window(c: int, history_window: int, warmup_steps: int) -> int:
 
 
 def combine_paper(df: float, rcs: ArrayLike, acs: ArrayLike) -> np.ndarray:
-    """Final weights after warm-up (paper Sec. 3 and Algorithm 1):
+    """Final weights after warm-up (paper eq. 6 and Algorithm 1):
     w(t) = DF(t) * RCS(t) + (1 - DF(t)) * ACS(t). With DF in [0, 1] this is a convex mix of two
     distributions, hence non-negative and summing to 1. (Uniform 1/K for t <= W is the caller's.)"""
     return df * np.asarray(rcs, dtype=np.float64) + (1.0 - df) * np.asarray(acs, dtype=np.float64)

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class LBTWParams:
     source: str = "train"                  # "train" (LBTW) or "valid" (LBTW*)
-    alpha: float = 0.5                     # the exponent (the b)
+    alpha: float = 0.5                     # the exponent alpha of (l_i / l_i(0))^alpha
     reset_period: int | str | None = None  # source "train": reset l(0) every this many controller steps
     steps_per_epoch: int | None = None     # controller steps per epoch (run context; for "epoch")
 
