@@ -11,7 +11,12 @@ import logging
 import os
 import warnings
 
-from .logs import launch_rank, setup_logging
+from data_pipeline import DataError
+
+from .config import RunConfig, load_config
+from .config_loader import ConfigError
+from .logs import setup_logging
+from .preflight import check_run, launch_rank
 
 logger = logging.getLogger("mft")
 
@@ -33,14 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rank = launch_rank()
     setup_logging(rank)
-    from data_pipeline import DataError
-    from .config import load_config
-    from .config_loader import ConfigError
-    from .preflight import check_run
-
     try:
         cfg = load_config(args.config, args.overrides)
-        check_run(cfg, rank=rank)
+        for run in (stl_configs(cfg) if args.stl else [cfg]):
+            check_run(run, rank=rank, resume=args.resume)
     except (ConfigError, DataError, FileNotFoundError) as exc:
         if rank == 0:
             logger.error("mft: error: %s", exc)
@@ -48,13 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     return _train(cfg, args)
 
 
-def _train(cfg, args: argparse.Namespace) -> int:
+def _train(cfg: RunConfig, args: argparse.Namespace) -> int:
     os.environ.setdefault("DS_ACCELERATOR", "cuda" if _has_cuda() else "cpu")
     # DeepSpeed's ZeRO collectives call deprecated torch APIs every step; the warnings say nothing to users
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch.distributed")
-    from data_pipeline import DataError
     from .checkpoint import CheckpointError
-    from .config_loader import ConfigError
     from .nonfinite import NonFiniteLossError
     from .trainer import Trainer
 
@@ -81,7 +80,7 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def stl_configs(cfg):
+def stl_configs(cfg: RunConfig) -> list[RunConfig]:
     """One run config per task (data.only_task), each with its own output folder."""
     return [dataclasses.replace(cfg, output_dir=os.path.join(cfg.output_dir, "stl", task.name),
                                 data=dataclasses.replace(cfg.data, only_task=task.name))

@@ -6,8 +6,6 @@ A DeepSpeed JSON that sets an owned key to a different value is an error naming 
 """
 from __future__ import annotations
 
-import torch
-
 from .config import RunConfig
 from .config_loader import ConfigError
 
@@ -22,17 +20,17 @@ _OWNED = {  # DeepSpeed key -> the mft key that sets it
 
 
 def engine_config(user: dict, cfg: RunConfig, world_size: int) -> dict:
-    t = cfg.training
-    owned = {
-        "train_micro_batch_size_per_gpu": t.micro_batch_size,
-        "gradient_accumulation_steps": t.grad_accum,
-        "train_batch_size": t.micro_batch_size * t.grad_accum * world_size,
-        "gradient_clipping": t.grad_clip,
-        "optimizer": {"type": "AdamW", "params": {
-            "lr": t.lr, "betas": list(t.betas), "eps": 1e-8, "weight_decay": t.weight_decay,
-            **({} if torch.cuda.is_available() else {"torch_adam": True})}},  # no CPUAdam compile on CPU
-    }
-    for key, value in owned.items():
+    """The DeepSpeed config the engine gets; raises `ConfigError` as `check_deepspeed` does."""
+    check_deepspeed(user, cfg, world_size)
+    merged = {"steps_per_print": 10**9, "wall_clock_breakdown": False, **user, **_owned(cfg, world_size)}
+    merged["bf16"] = {**user.get("bf16", {}), "enabled": cfg.model.dtype == "bf16"}
+    return merged
+
+
+def check_deepspeed(user: dict, cfg: RunConfig, world_size: int) -> None:
+    """Raise `ConfigError` where the user's DeepSpeed JSON sets what the mft config owns, or asks
+    for what mft does not support."""
+    for key, value in _owned(cfg, world_size).items():
         if key in user and user[key] != value and user[key] != "auto":
             raise ConfigError(f"deepspeed.{key} = {user[key]!r} conflicts with the mft config; "
                               f"remove it from the DeepSpeed JSON and set {_OWNED[key]} instead")
@@ -42,9 +40,21 @@ def engine_config(user: dict, cfg: RunConfig, world_size: int) -> dict:
         raise ConfigError("deepspeed.fp16 is not supported; set model.dtype to \"bf16\" or \"fp32\"")
     if not isinstance(user.get("zero_optimization", {}), dict):
         raise ConfigError("deepspeed.zero_optimization must be an object, e.g. {\"stage\": 2}")
-    merged = {"steps_per_print": 10**9, "wall_clock_breakdown": False, **user, **owned}
-    merged["bf16"] = {**user.get("bf16", {}), "enabled": cfg.model.dtype == "bf16"}
-    return merged
+
+
+def _owned(cfg: RunConfig, world_size: int) -> dict:
+    import torch
+
+    t = cfg.training
+    return {
+        "train_micro_batch_size_per_gpu": t.micro_batch_size,
+        "gradient_accumulation_steps": t.grad_accum,
+        "train_batch_size": t.micro_batch_size * t.grad_accum * world_size,
+        "gradient_clipping": t.grad_clip,
+        "optimizer": {"type": "AdamW", "params": {
+            "lr": t.lr, "betas": list(t.betas), "eps": 1e-8, "weight_decay": t.weight_decay,
+            **({} if torch.cuda.is_available() else {"torch_adam": True})}},  # no CPUAdam compile on CPU
+    }
 
 
 def zero_stage(ds: dict) -> int:

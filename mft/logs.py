@@ -13,16 +13,10 @@ Other libraries keep their own levels (WARNING by default).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 PACKAGES = ("mft", "data_pipeline", "eval")
 REPLICATED = ("mft.weighting",)  # loggers whose records are identical on every rank
-
-
-def launch_rank() -> int:
-    """This process's rank as the launcher set it ($RANK); 0 for a plain `python` run."""
-    return int(os.environ.get("RANK", "0") or 0)
 
 
 def setup_logging(rank: int = 0) -> None:

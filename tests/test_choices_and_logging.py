@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from data_pipeline.choices import check_choices, choice_error, did_you_mean
-from mft.logs import launch_rank, setup_logging
+from mft.logs import setup_logging
+from mft.preflight import launch_rank
 
 
 @dataclass

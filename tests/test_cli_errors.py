@@ -123,3 +123,19 @@ def test_unknown_key_and_missing_paths(tmp_path):
     line = _error_line(_run(config, "--set", "model.tokenizer=nowhere", "--set", "model.tokenizer_train_vocab=0"))
     assert "nowhere" in line
     assert "no checkpoint" in _error_line(_run(config, "--resume"))
+
+
+def test_resume_and_deepspeed_mistakes_are_found_before_training_starts(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    out = tmp_path / "out"
+    step = out / "checkpoints" / "step_000001"
+    step.mkdir(parents=True)
+    (step / "trainer_state.json").write_text(json.dumps({"tasks": ["good", "other"]}))
+    line = _error_line(_run(config, "--resume", str(step)))
+    assert line == (f"mft: error: --resume {step}: {step} was trained on tasks ['good', 'other'], "
+                    "this config has ['good', 'bad']")
+    line = _error_line(_run(config, "--resume", str(tmp_path)))
+    assert f"{tmp_path} is not an mft checkpoint (no trainer_state.json)" in line
+    line = _error_line(_run(config, "--set", "deepspeed.gradient_clipping=0.5"))
+    assert line.startswith("mft: error: deepspeed.gradient_clipping = 0.5 conflicts with the mft config")
+    assert not (out / "metrics.jsonl").exists()
