@@ -45,7 +45,7 @@ __all__ = [
 _NEED_TORCH = ("Collator", "block_causal_mask")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _NEED_TORCH:
         from . import collate
 

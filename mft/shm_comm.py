@@ -88,13 +88,13 @@ def load_comm_op() -> None:
         torch_lock = os.path.join(folder, "lock")
         if remove_stale_lock(torch_lock):
             logger.warning(f"mft: removed {torch_lock}, left by a process killed while building or loading "
-                f"DeepSpeed's {builder.name} op (every DeepSpeed start would have waited on it forever)")
+                           f"DeepSpeed's {builder.name} op (every DeepSpeed start would have waited on it forever)")
         start = time.monotonic()
         builder.load()
         took = time.monotonic() - start
         if took > 5:
             logger.warning(f"mft: compiled DeepSpeed's {builder.name} op in {took:.0f} s "
-                f"(once per machine, cached in {folder})")
+                           f"(once per machine, cached in {folder})")
 
 
 def shm_buffer_path(rank: int) -> str:

@@ -179,7 +179,7 @@ class Trainer:
         losses on a controller step, the controller batch's rows and per-task losses (else None).
 
         One all-reduce before the first backward carries the token counts (exact averages,
-        docs/design.md, "One step: exact per-task averages") and the controller batch's loss sums together.
+        docs/design.md, "One step") and the controller batch's loss sums together.
         """
         batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
                    for mb in self.sampler.next_step()]
