@@ -59,6 +59,15 @@ class Encoder:
             return self._encode_with_template(turns)
         return self._encode_default(turns)
 
+    def encode_prompt(self, turns: list[Turn]) -> list[int]:
+        """Token ids of a conversation without its answer, ending where the model's answer starts:
+        exactly the ids `encode` puts before the answer of ``turns + [assistant turn]``."""
+        if self.with_template:
+            messages = [{"role": turn.role, "content": turn.content} for turn in turns]
+            return self._ids(self._render(messages, generation_prompt=True), split_special=False)
+        ids, _ = self._encode_default(turns)
+        return ids + self._ids(HEADERS["assistant"], split_special=False)
+
     def _ids(self, text: str, *, split_special: bool) -> list[int]:
         if not text:
             return []

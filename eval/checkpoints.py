@@ -1,4 +1,5 @@
-"""Finding checkpoint folders: a folder, a glob, or a run's output_dir searched for model folders."""
+"""Finding checkpoint folders: a folder, a glob, or a run's output_dir searched for model folders
+and for mft's saved training steps (DeepSpeed states, which need an export before scoring)."""
 from __future__ import annotations
 
 import glob
@@ -17,34 +18,40 @@ def is_model_dir(path: Path) -> bool:
     return (path / "config.json").is_file() and any(any(path.glob(p)) for p in WEIGHT_PATTERNS)
 
 
+def is_training_state(path: Path) -> bool:
+    """A training step saved by mft (checkpoints/step_N: DeepSpeed state and trainer_state.json)."""
+    return (path / "trainer_state.json").is_file()
+
+
+def _scorable(path: Path) -> bool:
+    return is_model_dir(path) or is_training_state(path)
+
+
 def _model_dirs_under(root: Path) -> list[Path]:
     found = []
     for folder, dirs, _ in os.walk(root, followlinks=True):  # depth-limited, so links cannot loop
         depth = len(Path(folder).relative_to(root).parts)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < SEARCH_DEPTH else []
-        if is_model_dir(Path(folder)):
+        if _scorable(Path(folder)):
             found.append(Path(folder))
             dirs[:] = []
     return found
 
 
 def find_checkpoints(specs: Sequence[str]) -> list[Path]:
-    """Model folders from paths or globs; a folder that is not a model is searched below.
-
-    DeepSpeed training states (a run's checkpoints/step_*) are not model folders: export them
-    (mft writes `<output_dir>/best/`) before evaluating.
-    """
+    """Model folders and saved training steps (`is_training_state`) from paths or globs; a folder
+    that is neither is searched below, so a run's output_dir gives best/ and every saved step."""
     result: list[Path] = []
     for spec in specs:
         paths = sorted(Path(p) for p in glob.glob(spec)) if glob.has_magic(spec) else [Path(spec)]
         if not paths or not all(p.exists() for p in paths):
             raise EvalError(f"checkpoint {spec!r} matches nothing; give a model folder, a glob or a run's output_dir")
         for path in paths:
-            found = [path] if is_model_dir(path) else _model_dirs_under(path) if path.is_dir() else []
+            found = [path] if _scorable(path) else _model_dirs_under(path) if path.is_dir() else []
             if not found and not glob.has_magic(spec):
                 raise EvalError(
-                    f"no Hugging Face model folder (config.json + weights) in {path}; "
-                    f"DeepSpeed step_* states must be exported first (mft writes <output_dir>/best)"
+                    f"no Hugging Face model folder (config.json + weights) or mft checkpoint in {path}; "
+                    "give a model folder, a run's output_dir or a checkpoints/step_* folder"
                 )
             result += [p for p in found if p.resolve() not in {r.resolve() for r in result}]
     if not result:

@@ -24,12 +24,13 @@ from .benchmarks import Problem, Suite
 from .execution import Job, check_toolchains, execute
 from .generation import GenerationConfig
 from .languages import Runner, make_runner
+from .prompt_format import Prompter, resolve_format
 from .results import SampleStore, check_settings
 from .samples import read_samples
 from .sandbox import SandboxPool
 from .scoring import summarize
 
-Work = Iterator[tuple[Problem, int, str]]  # (problem, sample index, completion)
+Work = Iterator[tuple[Problem, int, str, str | None]]  # (problem, sample index, completion, prompt text or None)
 
 
 def suite_file(suite: Suite) -> str:
@@ -66,7 +67,7 @@ class Evaluator:
     def canonical(self, name: str = "canonical") -> dict[str, dict]:
         """Score each suite's reference solutions."""
         folder = self._folder(name, {"source": "canonical"})
-        return {s.key: self._score(folder, s, name, [(p, 0, p.reference) for p in s.problems]) for s in self.suites}
+        return {s.key: self._score(folder, s, name, [(p, 0, p.reference, None) for p in s.problems]) for s in self.suites}
 
     def samples(self, path: str | Path, name: str | None = None) -> dict[str, dict]:
         """Score completions produced elsewhere; only suites with samples are reported."""
@@ -74,16 +75,20 @@ class Evaluator:
         by_suite = read_samples(path, self.suites)
         name = name or path.stem
         folder = self._folder(name, {"source": "samples", "file": str(path.resolve()), "sha256": _file_digest(path)})
-        return {s.key: self._score(folder, s, name, by_suite[s.key]) for s in self.suites if s.key in by_suite}
+        return {s.key: self._score(folder, s, name, [(*w, None) for w in by_suite[s.key]])
+                for s in self.suites if s.key in by_suite}
 
     def checkpoint(
-        self, path: str | Path, name: str, config: GenerationConfig, *, mbpp_prompt: str = "3shot"
+        self, path: str | Path, name: str, config: GenerationConfig, *, mbpp_prompt: str = "3shot",
+        prompt_format: str = "auto",
     ) -> dict[str, dict]:
         """Generate completions with the model in `path` and score them (the model is loaded
-        only if some sample is not scored yet)."""
+        only if some sample is not scored yet). `prompt_format`: see eval.prompt_format."""
         from .generation import load_model
 
+        fmt = resolve_format(path, prompt_format)
         settings = {"source": "checkpoint", "path": str(Path(path).resolve()), "mbpp_prompt": mbpp_prompt,
+                    "prompt_format": "raw" if fmt is None else asdict(fmt),
                     **{k: v for k, v in asdict(config).items() if k not in ("batch_size", "device")}}
         folder = self._folder(name, settings)
         pending = {}
@@ -92,8 +97,9 @@ class Evaluator:
             samples = [(p, i) for p in suite.problems for i in range(config.num_samples)]
             pending[suite.key] = [(p, i) for p, i in samples if not store.done(p.task_id, i)]
         model, tokenizer = load_model(path, config) if any(pending.values()) else (None, None)
+        prompter = Prompter(tokenizer, fmt) if model is not None else None
         return {
-            s.key: self._score(folder, s, name, _generate(model, tokenizer, s, pending[s.key], config), len(pending[s.key]))
+            s.key: self._score(folder, s, name, _generate(model, prompter, s, pending[s.key], config), len(pending[s.key]))
             for s in self.suites
         }
 
@@ -104,7 +110,7 @@ class Evaluator:
         check_settings(folder, settings)
         return folder
 
-    def _score(self, folder: Path, suite: Suite, source: str, work: Iterable[tuple[Problem, int, str]],
+    def _score(self, folder: Path, suite: Suite, source: str, work: Iterable[tuple[Problem, int, str, str | None]],
                total: int | None = None) -> dict:
         """Run the completions of `work` not scored yet, append their results, summarize the suite.
 
@@ -118,11 +124,12 @@ class Evaluator:
         bar = _progress_bar(total, f"{source} {suite.key}", self.progress)
         futures: list[Future] = []
         try:
-            for problem, sample, completion in work:
+            for problem, sample, completion, prompt in work:
                 if store.done(problem.task_id, sample):
                     continue
                 job = Job(runner, suite.assemble(problem, completion))
-                futures.append(self.pool.submit(_execute_and_record(store, problem.task_id, sample, completion, bar), job))
+                record = _execute_and_record(store, problem.task_id, sample, completion, prompt, bar)
+                futures.append(self.pool.submit(record, job))
             wait(futures)
             for future in futures:
                 future.result()  # a sandbox failure stops the run with its message
@@ -144,23 +151,24 @@ def _summarize_suite(suite: Suite, store: SampleStore) -> dict:
     return summarize(r for (task_id, _), r in store.records.items() if task_id in ids)
 
 
-def _generate(model, tokenizer, suite: Suite, pending: list[tuple[Problem, int]], config: GenerationConfig) -> Work:
+def _generate(model, prompter: Prompter, suite: Suite, pending: list[tuple[Problem, int]], config: GenerationConfig) -> Work:
     """Completions for `pending` (problem, sample index), a batch at a time, as they are made."""
     from .generation import generate_batch
 
     for start in range(0, len(pending), config.batch_size):
         batch = pending[start:start + config.batch_size]
         first_problem, first_sample = batch[0]
-        completions = generate_batch(model, tokenizer, [p.prompt for p, _ in batch], suite.stops, config,
+        prompts = [prompter.ids(p.prompt) for p, _ in batch]
+        completions = generate_batch(model, prompter.tokenizer, prompts, suite.stops, config,
                                      seed_key=f"{suite.key}:{first_problem.task_id}:{first_sample}")
-        yield from ((p, i, c) for (p, i), c in zip(batch, completions))
+        yield from ((p, i, c, prompter.text(ids)) for (p, i), c, ids in zip(batch, completions, prompts))
 
 
-def _execute_and_record(store: SampleStore, task_id: str, sample: int, completion: str, bar):
+def _execute_and_record(store: SampleStore, task_id: str, sample: int, completion: str, prompt: str | None, bar):
     """The pool task: run the program, then append its record (before the future completes)."""
 
     def task(sandbox, job: Job) -> None:
-        store.add(task_id, sample, completion, execute(sandbox, job))
+        store.add(task_id, sample, completion, execute(sandbox, job), prompt=prompt)
         bar.update(1)
 
     return task

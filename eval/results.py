@@ -55,11 +55,13 @@ class SampleStore:
     def done(self, task_id: str, sample: int) -> bool:
         return (task_id, sample) in self.records
 
-    def add(self, task_id: str, sample: int, completion: str, verdict: Verdict) -> dict:
-        """Append one scored sample (thread-safe) and return its record."""
+    def add(self, task_id: str, sample: int, completion: str, verdict: Verdict, *, prompt: str | None = None) -> dict:
+        """Append one scored sample (thread-safe) and return its record; `prompt` is the exact
+        text the model was given (generated samples only)."""
         record = {
             "task_id": task_id,
             "sample": sample,
+            **({} if prompt is None else {"prompt": prompt}),
             "completion": completion,
             "passed": verdict.passed,
             "failure": None if verdict.passed else verdict.kind,

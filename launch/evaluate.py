@@ -2,7 +2,9 @@
 
     python launch/evaluate.py --checkpoints runs/demo_cpu/best --benchmarks humaneval,mbpp
     python launch/evaluate.py --checkpoints "runs/*/best" --benchmarks humaneval-x --languages cpp,java
-    python launch/evaluate.py --checkpoints runs/cc_phi                  # a run's output_dir: its model folders
+    python launch/evaluate.py --checkpoints runs/cc_phi                  # a run's output_dir: best/ and every saved step
+    python launch/evaluate.py --checkpoints runs/x/best --prompt-format raw   # the benchmark text as it is
+    python launch/evaluate.py --checkpoints runs/x/best --task-file tydiqa=data/xtreme_up/tydiqa.test.jsonl --metric f1
     python launch/evaluate.py --samples completions.jsonl               # {"task_id", "completion"} per line
     python launch/evaluate.py --canonical --benchmarks humaneval,humaneval-x,mbpp
     python launch/evaluate.py --checkpoints runs/x/best --num-samples 20 --temperature 0.8   # pass@1, pass@10
@@ -12,9 +14,25 @@ task ids 11-510, --mbpp-prompt 3shot or zeroshot). Benchmark files come from --d
 $MFT_BENCHMARK_DIR, or ../shared/data beside the repository. Untrusted code runs in a sandbox
 (see eval/sandbox); C++, Java, JavaScript and Go need `bash eval/toolchains/install.sh`.
 
-Writes under --out (default outputs/eval): <source>/<suite>.jsonl (one line per sample:
-completion, passed, failure kind), <source>/summary.json, summary.json and results.md (a table:
-rows are checkpoints, columns benchmarks and languages, and their average). A rerun with the same
+Prompt format (--prompt-format, default auto): a model exported by mft carries prompt_format.json
+(chat template or <|user|>/<|assistant|> headers, system turn); each benchmark prompt becomes the
+user turn of a conversation encoded by data_pipeline's encoder, as in training. raw: the
+benchmark text as it is (base models; the default for folders without a record). chat: the
+trained format even without a record (the tokenizer's chat template, else the headers).
+
+Saved training steps: --checkpoints accepts mft's DeepSpeed step folders (checkpoints/step_N, any
+ZeRO stage) and a run's output_dir finds them all; each is exported on the fly (CPU, as
+launch/export.py does) into <out>/exported/<name>, reused when it is there, then scored.
+
+Task files (--task-file NAME=PATH, repeatable, with --metric): f1 (greedy answers, SQuAD token F1
+x 100, XTREME-UP), bleu (greedy answers, sacrebleu corpus BLEU, code comments) or ppl (exp of the
+token-averaged answer loss, Multi-Domain QA); records in data_pipeline's schemas, the last answer
+is the reference. Without --benchmarks, only the task files are scored.
+
+Writes under --out (default outputs/eval): <source>/<suite>.jsonl (one line per sample: the exact
+prompt text, completion, passed, failure kind), <source>/task-<name>.jsonl, <source>/summary.json,
+summary.json and results.md (a table: rows are checkpoints, columns benchmarks and languages, and
+their average). A rerun with the same
 --out skips finished samples. The last line printed is the summary as one JSON object:
 {"humaneval-x": {"cpp": {"pass@1": 1.0, "passed": 164, "total": 164, ...}}, ...}, keyed first by
 checkpoint name when there are several.
@@ -28,15 +46,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from eval.benchmarks import BENCHMARKS, load_suites
-from eval.checkpoints import find_checkpoints, short_names
+from eval.checkpoints import find_checkpoints, is_training_state, short_names
 from eval.errors import EvalError
 from eval.execution import SandboxFailure
 from eval.generation import GenerationConfig
 from eval.pipeline import Evaluator
+from eval.prompt_format import CHOICES as PROMPT_CHOICES
 from eval.samples import benchmarks_of_samples
 from eval.report import markdown_table
 from eval.sandbox import SandboxPool
 from eval.scoring import nest
+from eval.task_files import METRICS, score_checkpoint_tasks
 from mft.logs import setup_logging
 
 
@@ -55,6 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="outputs/eval", help="results folder (reused to resume)")
     p.add_argument("--mbpp-prompt", default="3shot", choices=["3shot", "zeroshot"])
     p.add_argument("--limit", type=int, default=None, help="only the first N problems of each suite (quick checks)")
+    p.add_argument("--prompt-format", default="auto", choices=list(PROMPT_CHOICES),
+                   help="auto: as the model was trained (its prompt_format.json), else raw; raw: the text as it is; "
+                        "chat: the trained format even without a record")
+    p.add_argument("--task-file", action="append", default=[], metavar="NAME=PATH",
+                   help="a task's test file scored with --metric (repeatable; with --checkpoints)")
+    p.add_argument("--metric", choices=list(METRICS), default=None, help="the metric of the --task-file files")
     p.add_argument("--workers", type=int, default=None, help="programs run at once (default: CPU count)")
     g = p.add_argument_group("generation")
     g.add_argument("--num-samples", type=int, default=1, help="completions per problem (pass@k needs k of them)")
@@ -73,13 +99,47 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _task_files(specs: list[str], metric: str | None, checkpoints) -> dict[str, list[str]]:
+    tasks: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise EvalError(f"--task-file {spec!r}: write NAME=PATH, e.g. --task-file tydiqa=tydiqa.test.jsonl")
+        if not Path(path).is_file():
+            raise EvalError(f"--task-file {spec!r}: file {path} not found")
+        tasks.setdefault(name, []).append(path)
+    if tasks and (metric is None or not checkpoints):
+        raise EvalError("--task-file needs --metric f1|bleu|ppl and --checkpoints")
+    return tasks
+
+
+def _model_folder(path: Path, name: str, out: Path) -> Path:
+    """`path` itself, or for a saved training step its export under <out>/exported (made once)."""
+    if not is_training_state(path):
+        return path
+    from mft.checkpoint_export import STEP_FILE, ExportError, export_checkpoint
+
+    target = out / "exported" / name
+    marker = target / STEP_FILE
+    if not (marker.is_file() and json.loads(marker.read_text())["checkpoint"] == str(path.resolve())):
+        print(f"exporting {path} -> {target}", file=sys.stderr)
+        try:
+            export_checkpoint(path, target)
+        except ExportError as exc:
+            raise EvalError(str(exc)) from None
+    return target
+
+
 def run(args: argparse.Namespace) -> dict:
     names, languages = _csv(args.benchmarks), _csv(args.languages)
+    tasks = _task_files(args.task_file, args.metric, args.checkpoints)
     if args.samples and not names:
         names, found = benchmarks_of_samples(Path(args.samples))
         languages = languages or found
-    suites = load_suites(names or list(BENCHMARKS), data_dir=args.data_dir, languages=languages,
-                         mbpp_prompt=args.mbpp_prompt)
+    if names is None:
+        names = [] if tasks else list(BENCHMARKS)
+    suites = load_suites(names, data_dir=args.data_dir, languages=languages,
+                         mbpp_prompt=args.mbpp_prompt) if names else []
     if args.limit:
         suites = [replace(s, problems=s.problems[: args.limit]) for s in suites]
     out = Path(args.out)
@@ -99,7 +159,12 @@ def run(args: argparse.Namespace) -> dict:
             )
             paths = find_checkpoints(args.checkpoints)
             for path, name in zip(paths, short_names(paths)):
-                results[name] = evaluator.checkpoint(path, name, config, mbpp_prompt=args.mbpp_prompt)
+                model_dir = _model_folder(path, name, out)
+                results[name] = evaluator.checkpoint(model_dir, name, config, mbpp_prompt=args.mbpp_prompt,
+                                                     prompt_format=args.prompt_format) if suites else {}
+                if tasks:
+                    results[name].update(score_checkpoint_tasks(model_dir, tasks, args.metric, config, out / name,
+                                                                args.prompt_format))
     summary = nest(next(iter(results.values()))) if len(results) == 1 else {n: nest(r) for n, r in results.items()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

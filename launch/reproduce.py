@@ -2,10 +2,14 @@
 
     python launch/reproduce.py --config configs/compare_cpu.json --out docs/results/compare_cpu
     python launch/reproduce.py --config configs/cc_phi.json --methods uniform,coba --ranks 8
+    python launch/reproduce.py --config configs/cc_phi.json --benchmark-limit 20     # a quick look first
 
-Writes <out>/report.md (the table, the command, the figures, and <out>/notes.md when present: the
+Writes <out>/report.md (the tables, the command, the figures, and <out>/notes.md when present: the
 human reading of the results) and <out>/figures/*.png; the runs live in <out>/runs/<method>
-(resumable: finished runs and scores are reused).
+(resumable: finished runs and scores are reused). With reproduce.benchmarks in the config, each
+method's selected checkpoint is also scored on them (pass@1 on HumanEval / HumanEval-X / MBPP,
+F1, BLEU or perplexity on the test files) in the trained prompt format; the report's benchmark
+table has the paper's shape: one row per method, one column per task's metric, and the average.
 """
 from __future__ import annotations
 
@@ -14,10 +18,12 @@ import json
 import os
 import sys
 
+from eval.report import markdown_table as benchmark_table
+from mft.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
 from mft.config import load_config
 from mft.logs import setup_logging
 from mft.report import figures, markdown_table, pyplot
-from mft.reproduce import plan, read_metrics, score, train, _finished
+from mft.reproduce import benchmark, plan, read_metrics, score, train, _finished
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +34,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ranks", type=int, default=2, help="ranks per training run (deepspeed --num_gpus)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
+    bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
+    bench.add_argument("--benchmark-limit", type=int, default=None, metavar="N",
+                       help="only the first N problems of each suite (quick checks; cached apart from full runs)")
+    bench.add_argument("--data-dir", default=None, help="benchmark folder (default: $MFT_BENCHMARK_DIR or ../shared/data)")
+    bench.add_argument("--max-new-tokens", type=int, default=512)
+    bench.add_argument("--workers", type=int, default=None, help="programs run at once (default: CPU count)")
     args = parser.parse_args(argv)
     setup_logging()
     pyplot()  # fail now, not after hours of training, where matplotlib is missing
     cfg = load_config(args.config, args.overrides)
+    try:
+        check_names(cfg.reproduce.benchmarks)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    options = BenchmarkOptions(limit=args.benchmark_limit, data_dir=args.data_dir,
+                               max_new_tokens=args.max_new_tokens, workers=args.workers)
     methods = args.methods.split(",") if args.methods else cfg.reproduce.methods
     out = os.path.abspath(args.out)
     runs = plan(cfg, methods, out)
@@ -40,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             train(run, os.path.abspath(args.config), args.overrides, args.ranks)
     tasks = [t.name for t in cfg.data.tasks]
     scores = {run.name: score(run, cfg) for run in runs}
+    benchmarks = {run.name: benchmark(run, cfg, options) for run in runs} if cfg.reproduce.benchmarks else {}
     metrics = {run.name: read_metrics(run.output_dir) for run in runs if not run.stl}
     paths = figures(metrics, tasks, os.path.join(out, "figures"))
     command = " ".join(["python", "launch/reproduce.py", *(argv if argv is not None else sys.argv[1:])])
@@ -48,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
              "selected checkpoint (lowest mean validation-loss ratio; STL: each task's own run); spread = "
              "range of the tasks' individual best validation steps. Best of each column in bold.", "",
              markdown_table(scores, tasks), ""]
+    if benchmarks:
+        lines += ["## Benchmarks", "", _benchmark_caption(args.benchmark_limit), "",
+                  benchmark_table(named_by_metric(benchmarks), row_label="method"), ""]
     lines += [f"![{os.path.basename(p)}](figures/{os.path.basename(p)})" for p in paths]
     notes = os.path.join(out, "notes.md")  # the human reading of the results, kept across regenerations
     if os.path.exists(notes):
@@ -56,10 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(out, "scores.json"), "w") as f:
-        json.dump(scores, f, indent=1)
+        json.dump({m: {**s, "benchmarks": benchmarks.get(m, {})} for m, s in scores.items()}, f, indent=1)
     print(f"report: {os.path.join(out, 'report.md')}")
-    print(json.dumps({m: {t: s["tasks"][t] for t in tasks} for m, s in scores.items()}))
+    print(json.dumps({m: {**{t: s["tasks"][t] for t in tasks}, **benchmarks.get(m, {})} for m, s in scores.items()}))
     return 0
+
+
+def _benchmark_caption(limit: int | None) -> str:
+    text = ("Each method's selected checkpoint on the config's benchmarks, prompted in the format it was "
+            "trained on: pass@1 in % (greedy) per suite (HumanEval-X per language), F1 and BLEU (0-100) or "
+            "perplexity per task, and their average.")
+    return text + (f" Only the first {limit} problems of each suite (--benchmark-limit)." if limit else "")
 
 
 if __name__ == "__main__":

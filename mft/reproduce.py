@@ -2,6 +2,9 @@
 
     python launch/reproduce.py --config configs/compare_cpu.json --out docs/results/compare_cpu
 
+Scores: test-split loss and exact match on the tasks' test files (`score`), and the config's
+reproduce.benchmarks (`benchmark`, see mft.benchmark_scores).
+
 Method names: any registered weighting method (`uniform`, `coba`, `famo`, ...), with `_valid`
 for its validation-loss source (`famo_valid` = FAMO*), `coba_no_rcs` / `coba_no_acs` / `coba_no_df`
 for CoBa's ablations, and `stl` (one single-task run per task). Each run goes to
@@ -18,6 +21,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from .benchmark_scores import BenchmarkOptions, benchmark_scores
 from .config import RunConfig
 
 logger = logging.getLogger(__name__)
@@ -132,3 +136,9 @@ def score(run: MethodRun, cfg: RunConfig) -> dict:
     with open(cached, "w") as f:
         json.dump(result, f, indent=1)
     return result
+
+
+def benchmark(run: MethodRun, cfg: RunConfig, options: BenchmarkOptions) -> dict[str, dict]:
+    """The config's reproduce.benchmarks scored on the run's selected checkpoint (cached in the run)."""
+    tests = {t.name: t.test for t in cfg.data.tasks}
+    return benchmark_scores(run.output_dir, tests, cfg.reproduce.benchmarks, options, stl=run.stl)

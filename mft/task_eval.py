@@ -2,7 +2,8 @@
 
 Records are encoded exactly as in training (same schemas, template and loss mask), so the loss is
 the training objective on unseen data. Exact match: greedy decoding from the prompt (the tokens
-before the first answer token) must reproduce the answer tokens, closing EOS included.
+before the first answer token) must reproduce the answer tokens, closing EOS included; prompts
+are generated from in left-padded batches with the KV cache (eval.generation).
 
     scores = evaluate_tasks("runs/x/best", {"copy": ["copy.test.jsonl"]}, chat_template="auto")
     # {"copy": {"loss": 0.41, "exact_match": 0.73, "samples": 100}}
@@ -15,6 +16,7 @@ from transformers import AutoModelForCausalLM
 from data_pipeline import DataError, load_tokenizer
 from data_pipeline.encode import Encoder
 from data_pipeline.records import BadRecord, detect_schema, normalize_record, read_jsonl
+from eval.generation import generate_ids
 
 
 def _encoded(files: list[str], encoder: Encoder, schema: str) -> list[tuple[list[int], list[int]]]:
@@ -41,21 +43,31 @@ def _encoded(files: list[str], encoder: Encoder, schema: str) -> list[tuple[list
 
 @torch.no_grad()
 def evaluate_tasks(model_dir: str, tests: dict[str, list[str]], *, chat_template: str = "auto",
-                   schema: str = "auto") -> dict[str, dict[str, float]]:
+                   schema: str = "auto", batch_size: int = 16) -> dict[str, dict[str, float]]:
     tokenizer = load_tokenizer(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
     encoder = Encoder(tokenizer, chat_template)
     scores = {}
     for task, files in tests.items():
-        loss_sum, tokens, exact = 0.0, 0, 0
+        loss_sum, tokens = 0.0, 0
         samples = _encoded(files, encoder, schema)
         for prompt, answer in samples:
             ids = torch.tensor([prompt + answer])
             logits = model(ids, use_cache=False).logits[0, len(prompt) - 1:-1]
             loss_sum += float(torch.nn.functional.cross_entropy(logits.float(), torch.tensor(answer), reduction="sum"))
             tokens += len(answer)
-            generated = model.generate(torch.tensor([prompt]), max_new_tokens=len(answer), do_sample=False,
-                                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-            exact += int(generated[0, len(prompt):].tolist() == answer)
+        exact = _exact_matches(model, tokenizer, samples, batch_size)
         scores[task] = {"loss": loss_sum / tokens, "exact_match": exact / len(samples), "samples": len(samples)}
     return scores
+
+
+def _exact_matches(model, tokenizer, samples: list[tuple[list[int], list[int]]], batch_size: int) -> int:
+    """How many answers greedy decoding reproduces, a left-padded batch at a time (greedy output
+    does not depend on how far a row runs, so each batch runs to its longest answer)."""
+    hits = 0
+    for start in range(0, len(samples), batch_size):
+        batch = samples[start:start + batch_size]
+        new = generate_ids(model, [prompt for prompt, _ in batch], max_new_tokens=max(len(a) for _, a in batch),
+                           pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, do_sample=False)
+        hits += sum(row[:len(answer)] == answer for row, (_, answer) in zip(new.tolist(), batch))
+    return hits

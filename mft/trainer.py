@@ -24,6 +24,7 @@ from data_pipeline import (Collator, GlobalBatchSampler, StratifiedValidSampler,
                            build_datasets, plan_rows, shard_rows)
 
 from data_pipeline.packing import first_fit
+from eval.prompt_format import write_prompt_format
 
 from . import losses
 from .checkpoint import Checkpointer
@@ -369,6 +370,7 @@ class Trainer:
                 with open(os.path.join(self.cfg.output_dir, "best", "mft_best.json"), "w") as f:
                     json.dump({"step": self.step, "valid_mean_ratio": ratio,
                                "valid_loss": self._per_task(val.tolist())}, f, indent=1)
+                write_prompt_format(os.path.join(self.cfg.output_dir, "best"), self.tokenizer, self.cfg.data.chat_template)
         self.last_valid = {"step": self.step, "valid_loss": self._per_task(val.tolist())}
         return {"valid_loss": self._per_task(val.tolist()),
                 "valid_loss_ratio": self._per_task((val / np.asarray(self.reference_losses)).tolist()),

@@ -15,9 +15,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from data_pipeline import train_sentencepiece  # noqa: E402  (tests only: eval itself never imports it)
+from data_pipeline import train_sentencepiece  # noqa: E402
 from eval.benchmarks.suite import Stop  # noqa: E402
-from eval.generation import GenerationConfig, generate_batch, load_model, make_stopping_criteria  # noqa: E402
+from eval.generation import GenerationConfig, generate_batch, generate_ids, load_model, make_stopping_criteria  # noqa: E402
 from eval.metrics import task_perplexity  # noqa: E402
 
 from test_eval_cli import TOY_PROBLEMS, evaluate, last_json, write_toy_benchmarks  # noqa: E402
@@ -119,21 +119,35 @@ def test_task_perplexity_matches_the_model_loss(loaded, tmp_path):
     records = [
         {"task": "code", "text": TEXTS[0]},
         {"task": "qa", "prompt": "x = ", "completion": "y + 1"},
+        {"task": "qa_rounds", "chat_rounds": [{"role": "human", "content": "x = "}, {"role": "bot", "content": "y + 1"}]},
     ]
     path = tmp_path / "valid.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = task_perplexity(model, tokenizer, path, batch_size=2)
     ids = torch.tensor([tokenizer(TEXTS[0])["input_ids"]])
+    piece = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
     with torch.no_grad():
         expected_code = math.exp(model(input_ids=ids, labels=ids).loss.item())
-        prompt_ids = tokenizer("x = ")["input_ids"]
-        answer_ids = tokenizer("y + 1", add_special_tokens=False)["input_ids"]
+        # as training encodes it (no chat template: the built-in headers); the answer and its EOS are scored
+        prompt_ids = [tokenizer.bos_token_id] + piece("<|user|>\n") + piece("x = \n") + piece("<|assistant|>\n")
+        answer_ids = piece("y + 1") + [tokenizer.eos_token_id]
         ids = torch.tensor([prompt_ids + answer_ids])
         labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
         expected_qa = math.exp(model(input_ids=ids, labels=labels).loss.item())
     assert result["code"] == pytest.approx(expected_code, rel=1e-4)
     assert result["qa"] == pytest.approx(expected_qa, rel=1e-4)
+    assert result["qa_rounds"] == pytest.approx(expected_qa, rel=1e-4)  # one encoder for every schema
     assert result["code"] < 1.2  # memorised
+
+
+def test_batched_ids_generation_equals_one_at_a_time(loaded):
+    model, tokenizer = loaded
+    prompts = [tokenizer(p["prompt"])["input_ids"] for p in TOY_PROBLEMS] + [tokenizer("x = ")["input_ids"]]
+    assert len({len(p) for p in prompts}) == 3  # rows of three lengths: two are left-padded
+    batched = generate_ids(model, prompts, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id, do_sample=False)
+    for row, prompt in zip(batched.tolist(), prompts):
+        alone = generate_ids(model, [prompt], max_new_tokens=12, pad_token_id=tokenizer.pad_token_id, do_sample=False)
+        assert row[:alone.shape[1]] == alone[0].tolist()
 
 
 def test_evaluate_checkpoints_end_to_end_and_resume(checkpoint, tmp_path):

@@ -6,6 +6,8 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
 from data_pipeline import train_sentencepiece
+from eval.report import markdown_table as benchmark_table
+from mft.benchmark_scores import check_names, named_by_metric
 from mft.config import load_config
 from mft.report import figures, markdown_table, minmax
 from mft.reproduce import best_steps, method_overrides, plan
@@ -66,5 +68,25 @@ def test_task_scores_loss_and_exact_match(tmp_path, monkeypatch):
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor(answer)).item()
     assert got["loss"] == pytest.approx(expected, rel=1e-5) and got["samples"] == 1
     # a model whose greedy output is the answer scores exact match 1
-    monkeypatch.setattr(type(model), "generate", lambda self, ids, **kw: torch.tensor([ids[0].tolist() + answer]))
+    monkeypatch.setattr(type(model), "generate",
+                        lambda self, input_ids, **kw: torch.cat([input_ids, torch.tensor([answer])], dim=1))
     assert evaluate_tasks(str(tmp_path / "m"), {"t": [str(test)]})["t"]["exact_match"] == 1.0
+
+
+def test_benchmark_table_has_the_papers_shape():
+    """Rows methods; for the CC configs pass@1 per HumanEval-X language and the average (Table 2)."""
+    scores = {"uniform": {"humaneval-x/python": {"pass@1": 0.5}, "humaneval-x/cpp": {"pass@1": 0.25}},
+              "coba": {"humaneval-x/python": {"pass@1": 0.75}, "humaneval-x/cpp": {"pass@1": 0.5}}}
+    table = benchmark_table(named_by_metric(scores), row_label="method").splitlines()
+    assert table[0] == "| method | humaneval-x/python pass@1 | humaneval-x/cpp pass@1 | average |"
+    assert table[2:] == ["| uniform | 50.0 | 25.0 | 37.5 |", "| coba | 75.0 | 50.0 | 62.5 |"]
+    tasks = {"coba": {"en:f1": {"f1": 61.25, "samples": 9}, "bn:f1": {"f1": 40.75, "samples": 9}}}
+    assert benchmark_table(named_by_metric(tasks), row_label="method").splitlines()[2] == "| coba | 61.2 | 40.8 | 51.0 |"
+
+
+def test_every_shipped_configs_benchmarks_can_be_scored():
+    import glob
+    for path in glob.glob(f"{ROOT}/configs/*.json"):
+        check_names(load_config(path).reproduce.benchmarks)
+    with pytest.raises(ValueError, match="reproduce.benchmarks: unknown 'rouge'"):
+        check_names(["humaneval", "rouge"])

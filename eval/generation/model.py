@@ -82,33 +82,50 @@ def _continuation(tokenizer, prompt_ids: list[int], new_ids: list[int]) -> str:
     return tokenizer.decode(new_ids, skip_special_tokens=True)
 
 
-def generate_batch(
-    model, tokenizer, prompts: Sequence[str], stops: Sequence[Stop], config: GenerationConfig, seed_key: str = ""
-) -> list[str]:
-    """One completion per prompt, cut at the stop sequences. Prompts are taken as they are (no BOS
-    is added unless the tokenizer adds one by itself)."""
+def left_padded(prompt_ids: Sequence[Sequence[int]], pad_token_id: int, device) -> tuple:
+    """(input_ids, attention_mask) of prompts padded on the left to one length, so every row's
+    next token is generated at the same position."""
     import torch
 
-    encoded = tokenizer(list(prompts), return_tensors="pt", padding=True)
-    input_ids = encoded["input_ids"].to(model.device)
-    attention = encoded["attention_mask"].to(model.device)
-    prompt_length = input_ids.shape[1]
+    width = max(len(ids) for ids in prompt_ids)
+    input_ids = torch.tensor([[pad_token_id] * (width - len(ids)) + list(ids) for ids in prompt_ids], device=device)
+    attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids], device=device)
+    return input_ids, attention
+
+
+def generate_ids(model, prompt_ids: Sequence[Sequence[int]], *, max_new_tokens: int, pad_token_id: int,
+                 stopping_criteria: Sequence = (), **options):
+    """The new token ids (rows x up to max_new_tokens, a finished row padded) of one batched
+    `generate` call over left-padded prompts, with the KV cache (exported training models say
+    use_cache=false in their config). `options`: sampling settings, eos_token_id."""
+    import torch
+
+    input_ids, attention = left_padded(prompt_ids, pad_token_id, model.device)
+    with torch.no_grad():
+        output = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new_tokens,
+                                stopping_criteria=list(stopping_criteria), pad_token_id=pad_token_id,
+                                use_cache=True, **options)
+    return output[:, input_ids.shape[1]:]
+
+
+def generate_batch(
+    model, tokenizer, prompts: Sequence[str] | Sequence[Sequence[int]], stops: Sequence[Stop],
+    config: GenerationConfig, seed_key: str = ""
+) -> list[str]:
+    """One completion per prompt, cut at the stop sequences. A prompt is text (tokenized as it is:
+    no BOS unless the tokenizer adds one by itself) or token ids (a prompt in the trained format,
+    see eval.prompt_format)."""
+    import torch
+
+    rows = [tokenizer(p)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
+    width = max(len(r) for r in rows)
     sampling = config.temperature > 0
     options = dict(do_sample=True, temperature=config.temperature, top_p=config.top_p) if sampling else dict(do_sample=False)
     torch.manual_seed(_batch_seed(config.seed, seed_key))
-    with torch.no_grad():
-        output = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention,
-            max_new_tokens=config.max_new_tokens,
-            stopping_criteria=[make_stopping_criteria(tokenizer, stops, prompt_length)],
-            pad_token_id=tokenizer.pad_token_id,
-            **options,
-        )
+    new = generate_ids(model, rows, max_new_tokens=config.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                       stopping_criteria=[make_stopping_criteria(tokenizer, stops, width)], **options)
     completions = []
-    for row in range(len(prompts)):
-        prompt_ids = input_ids[row][attention[row].bool()].tolist()
-        new_ids = output[row, prompt_length:].tolist()
+    for prompt_ids, new_ids in zip(rows, new.tolist()):
         while new_ids and new_ids[-1] == tokenizer.pad_token_id:  # padding after a row ended
             new_ids.pop()
         completions.append(truncate(_continuation(tokenizer, prompt_ids, new_ids), stops))

@@ -1,10 +1,11 @@
 """Per-task perplexity of a causal LM on a JSONL file: exp(mean negative log-likelihood) over
 the scored tokens of each task's records.
 
-Records: {"text": ...} (every token but the first is scored) or {"prompt": ..., "completion": ...}
-(the completion is scored), or a chat {"messages": [...]} / {"chat_rounds": [...]} whose last
-assistant ("bot") turn is scored after the rest, rendered with the tokenizer's chat template when
-it has one (else "role: content" lines). "task" names the record's task (default: the file name).
+Records in data_pipeline's schemas ({"prompt", "completion"}, {"messages"}, {"chat_rounds"}) are
+encoded by data_pipeline's own Encoder, exactly as training encodes them (same template choice,
+same loss mask: every answer turn and the token that closes it). A {"text": ...} record has no
+prompt: every token but the first is scored. "task" names the record's task (default: the file
+name).
 """
 from __future__ import annotations
 
@@ -12,69 +13,68 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+from data_pipeline.encode import Encoder
+from data_pipeline.records import BadRecord, normalize_record
 
 from ..errors import EvalError
 
-_ASSISTANT = {"assistant", "bot"}
-_ROLE = {"human": "user", "bot": "assistant"}
 
-
-def _chat_parts(turns: list, tokenizer) -> tuple[str, str]:
-    last = max((i for i, t in enumerate(turns) if t.get("role") in _ASSISTANT), default=None)
-    if last is None:
-        raise ValueError("no assistant turn to score")
-    history = [{"role": _ROLE.get(t["role"], t["role"]), "content": t["content"]} for t in turns[:last]]
-    if getattr(tokenizer, "chat_template", None):
-        prompt = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
-    else:
-        prompt = "".join(f"{t['role']}: {t['content']}\n" for t in history) + "assistant: "
-    return prompt, turns[last]["content"]
-
-
-def record_parts(record: dict, tokenizer) -> tuple[str, str]:
-    """(context, scored text) of one record."""
-    if "text" in record:
-        return "", record["text"]
-    if "prompt" in record and "completion" in record:
-        return record["prompt"], record["completion"]
-    for key in ("messages", "chat_rounds"):
-        if key in record:
-            return _chat_parts(record[key], tokenizer)
-    raise ValueError("expected text, prompt/completion, messages or chat_rounds")
-
-
-def _encode(tokenizer, context: str, scored: str) -> tuple[list[int], list[int]]:
-    """Token ids and labels (-100 where not scored); BOS as the tokenizer adds it to the start."""
-    head = tokenizer(context, add_special_tokens=True)["input_ids"] if context else []
-    body = tokenizer(scored, add_special_tokens=not context)["input_ids"]
-    ids = head + body
-    labels = [-100] * len(head) + body
-    if not head:
-        labels[0] = -100  # the first token has nothing to be predicted from
-    return ids, labels
+def encode_record(record: Any, encoder: Encoder) -> tuple[list[int], list[int]]:
+    """Token ids and labels (-100 where not scored) of one record."""
+    if isinstance(record, dict) and "text" in record:
+        ids = encoder.tokenizer(record["text"])["input_ids"]
+        return ids, [-100] + ids[1:]
+    ids, mask = encoder.encode(normalize_record(record, "auto"))
+    return ids, [i if m else -100 for i, m in zip(ids, mask)]
 
 
 def task_perplexity(
-    model, tokenizer, path: str | Path, *, batch_size: int = 8, max_length: int | None = None
+    model, tokenizer, path: str | Path, *, chat_template: str = "auto", batch_size: int = 8,
+    max_length: int | None = None,
 ) -> dict[str, float]:
-    """Perplexity per task of the records in `path` (see the module docstring for the schemas)."""
-    import torch
+    """Perplexity per task of the records in `path` (see the module docstring for the schemas);
+    `chat_template` is the model's data.chat_template ("auto" or "default")."""
+    items = _read_items(Path(path), Encoder(tokenizer, chat_template), max_length)
+    nll, count = _nll_sums(model, tokenizer, items, batch_size)
+    return {name: math.exp(nll[name] / count[name]) if count[name] else float("nan") for name in nll}
 
-    path = Path(path)
-    items: list[tuple[str, list[int], list[int]]] = []
+
+def pooled_perplexity(model, tokenizer, paths: Sequence[str | Path], *, chat_template: str = "auto",
+                      batch_size: int = 8) -> float:
+    """One perplexity over every scored token of every record in `paths` (one task's test files)."""
+    encoder = Encoder(tokenizer, chat_template)
+    items = [(str(p), ids, labels) for p in paths for _, ids, labels in _read_items(Path(p), encoder, None)]
+    nll, count = _nll_sums(model, tokenizer, items, batch_size)
+    total = sum(count.values())
+    return math.exp(sum(nll.values()) / total) if total else float("nan")
+
+
+def _read_items(path: Path, encoder: Encoder, max_length: int | None) -> list[tuple[str, list[int], list[int]]]:
+    """(task, ids, labels) of every record in `path`."""
+    items = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                ids, labels = _encode(tokenizer, *record_parts(record, tokenizer))
+                ids, labels = encode_record(record, encoder)
+            except BadRecord as bad:
+                raise EvalError(f"{path}:{number}: cannot score this record ({bad.detail}); see eval.metrics.perplexity")
             except (ValueError, KeyError, TypeError) as exc:
                 raise EvalError(f"{path}:{number}: cannot score this record ({exc}); see eval.metrics.perplexity")
             if max_length:
                 ids, labels = ids[:max_length], labels[:max_length]
             items.append((str(record.get("task", path.stem)), ids, labels))
+    return items
+
+
+def _nll_sums(model, tokenizer, items, batch_size: int) -> tuple[dict[str, float], dict[str, int]]:
+    """Summed negative log-likelihood and scored-token count per task name."""
+    import torch
+
     nll: dict[str, float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -91,10 +91,10 @@ def task_perplexity(
             logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="none"
         )
         scored = labels[:, 1:] != -100
-        for row, (task, _, _) in enumerate(batch):
-            nll[task] += losses[row][scored[row]].sum().item()
-            count[task] += int(scored[row].sum().item())
-    return {task: math.exp(nll[task] / count[task]) if count[task] else float("nan") for task in nll}
+        for row, (name, _, _) in enumerate(batch):
+            nll[name] += losses[row][scored[row]].sum().item()
+            count[name] += int(scored[row].sum().item())
+    return nll, count
 
 
 def perplexity_from_files(model, tokenizer, paths: Sequence[str | Path], **options) -> dict[str, float]:
