@@ -6,8 +6,9 @@ Usage (see each name's docstring)::
     data = build_datasets(cfg, tok, cache_dir=".cache/data")          # MultiTaskData, cached
     rows = plan_rows(data.train, cfg.mode, cfg.seq_length, seed)       # samples per row
     sampler = GlobalBatchSampler(len(rows), world_size=W, rank=r, micro_batch_size=B,
-                                 grad_accum=A, seed=seed)
-    collate = Collator(data.train, cfg.seq_length, tok.pad_token_id)
+                                 grad_accum=A, seed=seed,
+                                 lengths=row_lengths(data.train, rows))  # only if cfg.group_by_length
+    collate = Collator(data.train, cfg.seq_length, tok.pad_token_id)   # pads to the longest row
     for micro in sampler.next_step():                                  # A micro-batches
         batch = collate([rows[i] if i is not None else None for i in micro])
         mask = block_causal_mask(batch["segment_ids"], torch.float32)  # pack mode
@@ -20,7 +21,7 @@ checking a config does not.
 from .build import MultiTaskData, build_datasets
 from .config import DataConfig, TaskConfig
 from .errors import DataError
-from .packing import plan_rows
+from .packing import plan_rows, row_lengths
 from .samplers import GlobalBatchSampler, StratifiedValidSampler, shard_rows
 from .storage import TokenizedSplit
 from .tokenizers import load_tokenizer, train_sentencepiece
@@ -33,6 +34,7 @@ __all__ = [
     "MultiTaskData",
     "TokenizedSplit",
     "plan_rows",
+    "row_lengths",
     "Collator",
     "GlobalBatchSampler",
     "StratifiedValidSampler",

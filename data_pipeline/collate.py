@@ -1,8 +1,11 @@
-"""Rows of samples -> fixed-shape batch tensors, and the block-causal attention mask.
+"""Rows of samples -> batch tensors, and the block-causal attention mask.
 
-Every tensor is (B, seq_length), dtype long, whatever the samples, so compiled kernels and
-DeepSpeed see one shape. Labels are already shifted and never cross a sample boundary:
-``labels[b, t]`` is the next token of the same sample where that token is learned, else -100.
+Every tensor is (B, L), dtype long. L is the batch's longest row rounded up to a multiple of 8
+(at most seq_length): dynamic padding, so a batch of short samples costs short rows. With
+``dynamic=False`` L is always seq_length (one shape for every batch). Padding never changes a
+token-averaged loss: padded positions carry no label. Labels are already shifted and never
+cross a sample boundary: ``labels[b, t]`` is the next token of the same sample where that token
+is learned, else -100.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ IGNORE = -100
 class Collator:
     """Builds batches from rows of sample indices (``None`` = a padding row with no loss).
 
-    Output keys, all (B, seq_length) long tensors:
+    Output keys, all (B, L) long tensors (L: see the module docstring):
       input_ids       tokens, pad_id after the last sample
       labels          token to predict at each position (same sample, learned), else -100
       task_ids        the sample's task id where labels != -100, else -100
@@ -27,13 +30,25 @@ class Collator:
       attention_mask  1 on tokens, 0 on padding (in pack mode use block_causal_mask instead)
     """
 
-    def __init__(self, split: TokenizedSplit, seq_length: int, pad_id: int):
+    def __init__(self, split: TokenizedSplit, seq_length: int, pad_id: int, *, dynamic: bool = True,
+                 multiple: int = 8):
+        if multiple < 1:
+            raise ValueError(f"multiple must be >= 1, got {multiple}")
         self.split = split
         self.seq_length = seq_length
         self.pad_id = pad_id
+        self.dynamic = dynamic
+        self.multiple = multiple
+
+    def length(self, rows: list[list[int] | None]) -> int:
+        """L of the batch of `rows`: seq_length, or (dynamic) the longest row rounded up to `multiple`."""
+        if not self.dynamic:
+            return self.seq_length
+        longest = max((sum(int(self.split.lengths[i]) for i in row) for row in rows if row), default=1)
+        return min(self.seq_length, -(-longest // self.multiple) * self.multiple)
 
     def __call__(self, rows: list[list[int] | None]) -> dict[str, torch.Tensor]:
-        shape = (len(rows), self.seq_length)
+        shape = (len(rows), self.length(rows))
         input_ids = np.full(shape, self.pad_id, dtype=np.int64)
         labels = np.full(shape, IGNORE, dtype=np.int64)
         task_ids = np.full(shape, IGNORE, dtype=np.int64)
@@ -44,7 +59,7 @@ class Collator:
             for segment, index in enumerate(row or [], start=1):
                 ids, mask, task = self.split[index]
                 end = start + len(ids)
-                if end > self.seq_length:
+                if end > shape[1]:
                     raise ValueError(
                         f"row {row} holds {end}+ tokens, more than seq_length={self.seq_length}; "
                         "plan rows with plan_rows(..., seq_length) of the same length"

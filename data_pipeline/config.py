@@ -66,6 +66,7 @@ class DataConfig:
     # "auto": the tokenizer's template if it has one | "default": built-in
     chat_template: str = field(default="auto", metadata={"choices": CHAT_TEMPLATE_SETTINGS})
     only_task: str = ""  # single-task learning (STL): train and validate on this task alone
+    group_by_length: bool = False  # batches of rows of similar length (less padding); see samplers.py
 
     def __post_init__(self) -> None:
         self.validate()
@@ -83,6 +84,8 @@ class DataConfig:
             raise DataError(
                 f"data.valid_samples_per_task: must be an integer >= 1, got {self.valid_samples_per_task!r}"
             )
+        if not isinstance(self.group_by_length, bool):
+            raise DataError(f"data.group_by_length: must be true or false, got {self.group_by_length!r}")
         if not self.tasks:
             raise DataError("data.tasks: no tasks given; add at least one task with a name and train files")
         seen: dict[str, int] = {}

@@ -58,3 +58,9 @@ def first_fit(items: list[int], sizes: list[int], capacity: int) -> list[list[in
             tree[node] = max(tree[2 * node], tree[2 * node + 1])
             node //= 2
     return rows
+
+
+def row_lengths(split: TokenizedSplit, rows: list[list[int]]) -> np.ndarray:
+    """Tokens in each row (the sum of its samples' lengths)."""
+    lengths = np.asarray(split.lengths, dtype=np.int64)
+    return np.array([int(lengths[row].sum()) for row in rows], dtype=np.int64)

@@ -10,6 +10,12 @@ rank (j // micro_batch_size) % world_size, slot j % micro_batch_size. So the uni
 a step is exactly the slice, and geometries with the same G (1 rank x accum 2, 2 ranks x
 accum 1) train on the same global batches: what the global token averaging of the loss needs to
 make results independent of the geometry.
+
+Length grouping (``lengths`` given) reorders each epoch's permutation window by window: a window
+of WINDOW_BATCHES global batches is sorted by row length, cut into global batches, and those
+batches are shuffled (seeded). Every global batch then holds rows of similar length, so dynamic
+padding wastes little, while the batch order stays random and every row still comes once per
+epoch. Batches are cut at multiples of G, so the geometry and resume guarantees above still hold.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import numpy as np
 
 from .errors import DataError
 
+WINDOW_BATCHES = 64  # global batches per length-grouping window
+
 
 class GlobalBatchSampler:
     """Per optimizer step: this rank's `grad_accum` micro-batches of `micro_batch_size` row indices.
@@ -28,7 +36,8 @@ class GlobalBatchSampler:
     Iterates forever across epochs (`next_step()` or `iter()`); `epoch` and `step_in_epoch` name
     the NEXT step. drop_last=True drops the last partial global batch of every epoch;
     drop_last=False fills it with None (padding rows) so every rank still gets full micro-batches
-    and every row is seen exactly once per epoch.
+    and every row is seen exactly once per epoch. `lengths` (tokens per row) turns on length
+    grouping (see the module docstring).
     """
 
     def __init__(
@@ -42,6 +51,7 @@ class GlobalBatchSampler:
         seed: int,
         shuffle: bool = True,
         drop_last: bool = True,
+        lengths: np.ndarray | None = None,
     ):
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
@@ -55,6 +65,9 @@ class GlobalBatchSampler:
         self.seed = seed
         self.shuffle = shuffle
         self.drop_last = drop_last
+        if lengths is not None and len(lengths) != num_rows:
+            raise ValueError(f"lengths has {len(lengths)} entries for {num_rows} rows")
+        self.lengths = None if lengths is None else np.asarray(lengths)
         self.global_batch_size = world_size * micro_batch_size * grad_accum
         if num_rows < 1 or (drop_last and num_rows < self.global_batch_size):
             raise DataError(
@@ -80,6 +93,9 @@ class GlobalBatchSampler:
                 self._order = np.random.default_rng([self.seed, epoch]).permutation(self.num_rows)
             else:
                 self._order = np.arange(self.num_rows)
+            if self.lengths is not None:
+                rng = np.random.default_rng([self.seed, epoch, 1])
+                self._order = length_grouped(self._order, self.lengths, self.global_batch_size, rng)
             self._order_epoch = epoch
         return self._order
 
@@ -116,21 +132,42 @@ class GlobalBatchSampler:
             "global_batch_size": self.global_batch_size,
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
+            "group_by_length": self.lengths is not None,
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Resume at the step after the saved one. The world size may change if G stays equal."""
-        for key in ("num_rows", "global_batch_size", "seed", "shuffle", "drop_last"):
-            if state[key] != getattr(self, key):
+        now = self.state_dict()
+        for key in ("num_rows", "global_batch_size", "seed", "shuffle", "drop_last", "group_by_length"):
+            if state.get(key, False) != now[key]:
                 raise DataError(
-                    f"cannot resume the batch sampler: {key} was {state[key]!r} when saved and is "
-                    f"{getattr(self, key)!r} now; resume with the same data, seed and global batch size "
-                    "(world size x micro_batch_size x grad_accum)"
+                    f"cannot resume the batch sampler: {key} was {state.get(key, False)!r} when saved and is "
+                    f"{now[key]!r} now; resume with the same data, seed, data.group_by_length and global "
+                    "batch size (world size x micro_batch_size x grad_accum)"
                 )
         if not 0 <= state["step_in_epoch"] <= self.steps_per_epoch:
             raise DataError(f"cannot resume the batch sampler: step_in_epoch {state['step_in_epoch']} is out of range")
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state["step_in_epoch"])
+
+
+def length_grouped(order: np.ndarray, lengths: np.ndarray, batch: int, rng: np.random.Generator,
+                   window_batches: int = WINDOW_BATCHES) -> np.ndarray:
+    """`order` regrouped so that each run of `batch` positions holds rows of similar length.
+
+    Each window of `window_batches * batch` positions is sorted by length (longest first, ties
+    in `order`'s order) and cut into runs of `batch`; the full runs of a window are shuffled with
+    `rng`, a short last run (the epoch's end) stays last. A permutation of `order`.
+    """
+    window = window_batches * batch
+    out = []
+    for start in range(0, len(order), window):
+        rows = order[start:start + window]
+        rows = rows[np.argsort(-lengths[rows], kind="stable")]
+        runs = [rows[i:i + batch] for i in range(0, len(rows), batch)]
+        full = len(rows) // batch
+        out += [runs[i] for i in rng.permutation(full)] + runs[full:]
+    return np.concatenate(out) if out else order
 
 
 class StratifiedValidSampler:

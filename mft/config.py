@@ -26,7 +26,7 @@ class ModelConfig:
     tokenizer: str = ""                 # tokenizer folder; "" = model.path
     tokenizer_train_vocab: int = 0      # with model.tiny and no tokenizer: train a sentencepiece tokenizer of this size on the training data
     dtype: str = field(default="fp32", metadata={"choices": ("fp32", "bf16")})
-    attn_implementation: str = field(default="sdpa", metadata={"choices": ("sdpa", "eager", "flash_attention_2")})
+    attn_implementation: str = field(default="sdpa", metadata={"choices": ("sdpa", "eager", "flash_attention_2", "flex_attention")})
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:

@@ -20,13 +20,14 @@ import time
 import numpy as np
 import torch
 
-from data_pipeline import (Collator, GlobalBatchSampler, StratifiedValidSampler, block_causal_mask,
-                           build_datasets, plan_rows, shard_rows)
+from data_pipeline import (Collator, GlobalBatchSampler, StratifiedValidSampler, build_datasets, plan_rows,
+                           shard_rows)
 
-from data_pipeline.packing import first_fit
+from data_pipeline.packing import first_fit, row_lengths
 from eval.prompt_format import write_prompt_format
 
 from . import losses
+from .attention import check_attention, model_inputs
 from .checkpoint import Checkpointer
 from .config import RunConfig, deepspeed_dict
 from .config_loader import ConfigError
@@ -53,6 +54,7 @@ class Trainer:
         self.cfg = cfg
         self.dist = init_distributed(timeout_s=cfg.training.dist_timeout_s)
         self.log = logger.info  # setup_logging keeps INFO to rank 0
+        check_attention(cfg.model.attn_implementation, cfg.model.dtype, self.dist.device)
         os.makedirs(cfg.output_dir, exist_ok=True)
         self._setup_data()
         self._setup_engine()
@@ -84,11 +86,13 @@ class Trainer:
         self.tasks = list(self.data.task_names)
         k, seed, t = len(self.tasks), cfg.training.seed, cfg.training
         self.train_rows = plan_rows(self.data.train, d.mode, d.seq_length, seed)
-        self.valid_rows = plan_rows(self.data.valid, d.mode, d.seq_length, seed)
+        valid_rows = plan_rows(self.data.valid, d.mode, d.seq_length, seed)  # by length: little padding
+        self.valid_rows = [valid_rows[i] for i in np.argsort(-row_lengths(self.data.valid, valid_rows), kind="stable")]
         self.sampler = GlobalBatchSampler(len(self.train_rows), world_size=self.dist.world_size,
                                           rank=self.dist.rank, micro_batch_size=t.micro_batch_size,
                                           grad_accum=t.grad_accum, seed=seed,
-                                          drop_last=False)  # every row once per epoch; the last step is padded
+                                          drop_last=False,  # every row once per epoch; the last step is padded
+                                          lengths=row_lengths(self.data.train, self.train_rows) if d.group_by_length else None)
         self.ctl_sampler = StratifiedValidSampler(self.data.valid.task_ids, k, d.valid_samples_per_task, seed,
                                                   world_size=self.dist.world_size, rank=self.dist.rank)
         pad = self.tokenizer.pad_token_id
@@ -285,12 +289,8 @@ class Trainer:
         return None if norm is None else float(norm)
 
     def _forward(self, batch: dict) -> torch.Tensor:
-        dev = self.dist.device
-        inputs = {"input_ids": batch["input_ids"].to(dev), "position_ids": batch["position_ids"].to(dev)}
-        if self.cfg.data.mode == "pack":  # no attention across the samples of a row
-            inputs["attention_mask"] = block_causal_mask(batch["segment_ids"], self.mask_dtype).to(dev)
-        else:
-            inputs["attention_mask"] = batch["attention_mask"].to(dev)
+        inputs = model_inputs(batch, self.cfg.model.attn_implementation, packed=self.cfg.data.mode == "pack",
+                              mask_dtype=self.mask_dtype, device=self.dist.device)
         return self.engine(**inputs, use_cache=False).logits
 
     def _controller_rows(self) -> list:
@@ -299,6 +299,7 @@ class Trainer:
         if self.cfg.data.mode == "pack":
             samples = [row[0] for row in rows]
             rows = first_fit(samples, [int(self.data.valid.lengths[i]) for i in samples], self.cfg.data.seq_length)
+        rows = [rows[i] for i in np.argsort(-row_lengths(self.data.valid, rows), kind="stable")]  # little padding
         return shard_rows(rows, self.dist.world_size, self.dist.rank)
 
     def _collate_rows(self, rows: list, collate: Collator) -> list[dict]:
