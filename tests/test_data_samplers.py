@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from data_pipeline import DataError, GlobalBatchSampler, StratifiedValidSampler, shard_rows
+from data_pipeline.samplers import length_grouped
 
 
 def samplers(num_rows: int, world: int, mbs: int, accum: int, **kw) -> list[GlobalBatchSampler]:
@@ -146,3 +147,62 @@ def test_bad_arguments_are_value_errors():
         GlobalBatchSampler(10, world_size=2, rank=2, micro_batch_size=1, grad_accum=1, seed=0)
     with pytest.raises(ValueError, match=r"samples_per_task must be >= 1"):
         StratifiedValidSampler(TASKS, 3, samples_per_task=0, seed=0)
+
+
+LENGTHS = np.random.default_rng(0).integers(1, 500, size=203)  # 203 rows: the last window is partial
+
+
+def test_length_grouping_sees_every_row_once_per_epoch_in_a_random_order():
+    ranks = samplers(203, world=2, mbs=2, accum=2, drop_last=False, lengths=LENGTHS)
+    assert ranks[0].steps_per_epoch == 26  # ceil(203 / 8)
+    epochs = []
+    for _ in range(2):
+        rows = [row for _ in range(26) for row in global_step(ranks)]
+        assert sorted(r for r in rows if r is not None) == list(range(203))
+        assert rows.count(None) == 5 and rows[-5:] == [None] * 5
+        epochs.append(rows)
+    assert epochs[0] != epochs[1]
+    other_seed = samplers(203, world=2, mbs=2, accum=2, drop_last=False, lengths=LENGTHS, seed=4)
+    assert [row for _ in range(26) for row in global_step(other_seed)] != epochs[0]
+    # batches are not in length order: the grouped batches of a window are shuffled
+    firsts = [LENGTHS[epochs[0][8 * s]] for s in range(25)]
+    assert firsts != sorted(firsts, reverse=True) and firsts != sorted(firsts)
+
+
+def test_length_grouping_puts_similar_lengths_in_a_batch():
+    def padded_positions(lengths) -> int:
+        sampler = samplers(203, world=1, mbs=4, accum=1, drop_last=False, lengths=lengths)[0]
+        total = 0
+        for _ in range(sampler.steps_per_epoch):
+            for micro in sampler.next_step():
+                real = [int(LENGTHS[r]) for r in micro if r is not None]
+                total += len(micro) * max(real)
+        return total
+
+    grouped, random = padded_positions(LENGTHS), padded_positions(None)
+    assert grouped < 0.7 * random
+    assert grouped < 1.1 * int(LENGTHS.sum())  # a window of 64 x 4 rows sorts 1..500 finely
+
+
+def test_length_grouping_keeps_global_batches_across_geometries_and_resume():
+    one_rank = samplers(203, world=1, mbs=4, accum=2, lengths=LENGTHS)
+    two_ranks = samplers(203, world=2, mbs=2, accum=2, lengths=LENGTHS)
+    straight = [global_step(one_rank) for _ in range(60)]  # crosses epochs (25 steps each)
+    assert [global_step(two_ranks) for _ in range(60)] == straight
+    first = samplers(203, world=2, mbs=2, accum=2, lengths=LENGTHS)
+    head = [global_step(first) for _ in range(31)]
+    resumed = samplers(203, world=2, mbs=2, accum=2, lengths=LENGTHS)
+    for sampler, old in zip(resumed, first):
+        sampler.load_state_dict(old.state_dict())
+    assert head + [global_step(resumed) for _ in range(29)] == straight
+    with pytest.raises(DataError, match=r"group_by_length was True when saved and is False now"):
+        samplers(203, world=2, mbs=2, accum=2)[0].load_state_dict(first[0].state_dict())
+
+
+def test_length_grouped_by_hand():
+    order = np.array([0, 1, 2, 3, 4, 5, 6])
+    lengths = np.array([5, 9, 1, 7, 3, 9, 2])
+    grouped = length_grouped(order, lengths, batch=2, rng=np.random.default_rng(0), window_batches=2)
+    # windows [0, 1, 2, 3] -> by length [1, 3 | 0, 2], [4, 5, 6] -> [5, 4 | 6]; full runs shuffled
+    runs = [sorted(grouped[i:i + 2].tolist()) for i in range(0, 6, 2)] + [grouped[6:].tolist()]
+    assert sorted(runs[:2]) == [[0, 2], [1, 3]] and runs[2:] == [[4, 5], [6]]
