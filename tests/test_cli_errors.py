@@ -139,3 +139,10 @@ def test_resume_and_deepspeed_mistakes_are_found_before_training_starts(tmp_path
     line = _error_line(_run(config, "--set", "deepspeed.gradient_clipping=0.5"))
     assert line.startswith("mft: error: deepspeed.gradient_clipping = 0.5 conflicts with the mft config")
     assert not (out / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("kernel", ["flex_attention", "flash_attention_2"])
+def test_gpu_attention_kernel_on_cpu_names_the_key_and_the_alternative(tmp_path, kernel):
+    config, _ = _config(tmp_path, _records())
+    line = _error_line(_run(config, "--set", f"model.attn_implementation={kernel}"))
+    assert f"model.attn_implementation: {kernel}" in line and "use sdpa" in line

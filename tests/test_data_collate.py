@@ -157,3 +157,41 @@ def test_packed_row_losses_equal_separate_runs(attn):
     # the test can fail: one causal block over the whole row lets later samples see earlier ones
     leaky = token_losses(model, packed, block_causal_mask((packed["segment_ids"] > 0).long(), torch.float32))
     assert (leaky - alone).abs().max() > 1e-3
+
+
+def test_dynamic_padding_pads_to_the_longest_row_rounded_up_to_8():
+    split = random_split([5, 9, 1, 16, 30])
+    collate = Collator(split, 30, PAD)
+    for rows, length in [([[0], [2]], 8), ([[1], None], 16), ([[3]], 16), ([[0, 1], [2]], 16),
+                         ([[4], [0]], 30), ([None, None], 8)]:  # 30: at most seq_length, even if not a multiple of 8
+        batch = collate(rows)
+        assert collate.length(rows) == length
+        assert {tuple(v.shape) for v in batch.values()} == {(len(rows), length)}
+        check_rows(split, rows, batch, length)
+    assert Collator(split, 30, PAD, dynamic=False)([[0], [2]])["input_ids"].shape == (2, 30)
+    assert Collator(split, 30, PAD, multiple=1)([[0], [2]])["input_ids"].shape == (2, 5)
+
+
+@pytest.mark.parametrize("mode", ["padding", "pack"])
+def test_task_losses_do_not_depend_on_the_padding_length(mode):
+    from mft.losses import task_loss_sums, task_token_counts
+    from mft.losses import token_losses as position_losses
+
+    model = tiny_llama("sdpa")
+    split = random_split([7, 12, 5, 9], num_tasks=3, seed=6)
+    rows = [[0], [1], [2], [3]] if mode == "padding" else [[0, 1], [2, 3]]
+
+    def task_means(collate: Collator) -> tuple[torch.Tensor, int]:
+        batch = collate(rows)
+        mask = (block_causal_mask(batch["segment_ids"], torch.float32) if mode == "pack"
+                else batch["attention_mask"])
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                           attention_mask=mask, use_cache=False).logits
+        sums = task_loss_sums(position_losses(logits, batch["labels"]), batch["task_ids"], 3)
+        return sums.double() / task_token_counts(batch["task_ids"], 3), batch["input_ids"].shape[1]
+
+    fixed, fixed_length = task_means(Collator(split, 64, PAD, dynamic=False))
+    dynamic, dynamic_length = task_means(Collator(split, 64, PAD))
+    assert (fixed_length, dynamic_length) == (64, 16 if mode == "padding" else 24)
+    assert torch.isfinite(fixed).all() and torch.allclose(fixed, dynamic, atol=1e-6, rtol=0)
