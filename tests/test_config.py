@@ -52,6 +52,9 @@ def test_paths_relative_to_file_and_overrides_relative_to_cwd(tmp_path, monkeypa
     ("model.dtype=fp16", "model.dtype: 'fp16' is not one of fp32, bf16"),
     ("data.mode=packed", "data.mode: 'packed' is not one of padding, pack; did you mean 'pack'?"),
     ("model.dtype=bf61", "model.dtype: 'bf61' is not one of fp32, bf16; did you mean 'bf16'?"),
+    ("data.group_by_length=1", "data.group_by_length must be true or false"),
+    ("model.attn_implementation=flash", "model.attn_implementation: 'flash' is not one of sdpa, eager, "
+                                        "flash_attention_2, flex_attention"),
     ("data.tasks.0.valid_fraction=0", "has no validation data"),
     ("data.tasks.0.tran=x", "data.tasks[0].tran is not a valid key; did you mean 'data.tasks[0].train'?"),
     ("training.min_lr=1", "training.min_lr must be between 0 and training.lr"),
