@@ -3,7 +3,8 @@
 The command line runs `check_run` right after loading the config, before tokenisation, the
 model and DeepSpeed (minutes with a large model): a missing or empty data file, a missing model
 folder, a trained tokenizer's vocabulary too small for the data, a `--resume` without a
-checkpoint or a DeepSpeed JSON that contradicts the run config ends the run here, with one line
+checkpoint, an attention kernel this machine cannot train with or a DeepSpeed JSON that
+contradicts the run config ends the run here, with one line
 naming the file or key. The launcher's environment ($RANK, $WORLD_SIZE) says which rank this is
 before any process group exists.
 """
@@ -31,7 +32,7 @@ def launch_world_size() -> int:
 def check_run(cfg: RunConfig, *, rank: int, resume: str | None = None) -> None:
     """Raise `ConfigError`, `DataError` or `FileNotFoundError` for the first mistake found. Rank 0
     also trains the run's tokenizer when the config asks for one (it is cached for the run), so
-    that its errors come here. The DeepSpeed check comes last: it imports torch (seconds)."""
+    that its errors come here. The attention and DeepSpeed checks come last: they import torch (seconds)."""
     check_files(cfg.data)
     model = cfg.model
     if model.path and not os.path.isfile(os.path.join(model.path, "config.json")):
@@ -44,7 +45,12 @@ def check_run(cfg: RunConfig, *, rank: int, resume: str | None = None) -> None:
         check_resume(cfg, resume)
     if rank == 0 and not (model.tokenizer or model.path):
         train_tokenizer(model, cfg.data, cfg.data.cache_dir or default_cache_dir())
+    import torch
+
+    from .attention import check_attention
     from .ds_config import check_deepspeed
+
+    check_attention(model.attn_implementation, model.dtype, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
     check_deepspeed(deepspeed_dict(cfg), cfg, launch_world_size())
 

@@ -146,3 +146,4 @@ def test_gpu_attention_kernel_on_cpu_names_the_key_and_the_alternative(tmp_path,
     config, _ = _config(tmp_path, _records())
     line = _error_line(_run(config, "--set", f"model.attn_implementation={kernel}"))
     assert f"model.attn_implementation: {kernel}" in line and "use sdpa" in line
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
