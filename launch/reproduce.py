@@ -20,6 +20,7 @@ import sys
 
 from eval.report import markdown_table as benchmark_table
 from mft.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
+from mft.base_model import ensure_base, load_base_config
 from mft.config import load_config
 from mft.logs import setup_logging
 from mft.report import figures, markdown_table, pyplot
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                                max_new_tokens=args.max_new_tokens, workers=args.workers)
     methods = args.methods.split(",") if args.methods else cfg.reproduce.methods
     out = os.path.abspath(args.out)
+    if cfg.model.base:  # a fine-tuning config: pretrain its base model first (once; it is cached)
+        ensure_base(load_base_config(cfg.model.base))
     runs = plan(cfg, methods, out)
     for run in runs:
         if not _finished(run, cfg):

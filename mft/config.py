@@ -22,6 +22,7 @@ from .config_loader import ConfigError, apply_override, build
 @dataclass
 class ModelConfig:
     path: str = ""                      # Hugging Face model folder (config + weights)
+    base: str = ""                      # or: a base-model config (configs/base_cpu.json); its cached model (launch/pretrain_base.py)
     tiny: dict | None = None            # or: an inline transformers config, e.g. {"model_type": "llama", ...}
     tokenizer: str = ""                 # tokenizer folder; "" = model.path
     tokenizer_train_vocab: int = 0      # with model.tiny and no tokenizer: train a sentencepiece tokenizer of this size on the training data
@@ -30,8 +31,9 @@ class ModelConfig:
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        if bool(self.path) == bool(self.tiny):
-            raise ConfigError("set exactly one of model.path (a model folder) and model.tiny (an inline config)")
+        if sum(map(bool, (self.path, self.base, self.tiny))) != 1:
+            raise ConfigError("set exactly one of model.path (a model folder), model.base (a base-model config) "
+                              "and model.tiny (an inline config)")
         if self.tiny and not (self.tokenizer or self.tokenizer_train_vocab):
             raise ConfigError("model.tiny needs model.tokenizer (a folder) or model.tokenizer_train_vocab (e.g. 512)")
 
@@ -145,7 +147,7 @@ def _path_keys(raw: dict) -> list[tuple[Any, Any]]:
         found.append((raw, "deepspeed"))
     model = raw.get("model")
     if isinstance(model, dict):
-        found += [(model, k) for k in ("path", "tokenizer") if isinstance(model.get(k), str)]
+        found += [(model, k) for k in ("path", "base", "tokenizer") if isinstance(model.get(k), str)]
     data = raw.get("data")
     if isinstance(data, dict):
         if isinstance(data.get("cache_dir"), str):
@@ -163,7 +165,8 @@ def _path_keys(raw: dict) -> list[tuple[Any, Any]]:
     return found
 
 
-def _make_absolute(raw: dict, base: str) -> None:
+def make_paths_absolute(raw: dict, base: str) -> None:
+    """Resolve every relative path of a raw config dict against folder `base`, in place."""
     for container, key in _path_keys(raw):
         value = os.path.expanduser(container[key])
         if value:
@@ -181,10 +184,10 @@ def load_config(path: str, overrides: list[str] = ()) -> RunConfig:
         raise ConfigError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); JSON allows no comments or trailing commas") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a run config must be a JSON object")
-    _make_absolute(raw, os.path.dirname(os.path.abspath(path)))
+    make_paths_absolute(raw, os.path.dirname(os.path.abspath(path)))
     for assignment in overrides:
         apply_override(raw, assignment)
-    _make_absolute(raw, os.getcwd())  # only paths set by --set are still relative
+    make_paths_absolute(raw, os.getcwd())  # only paths set by --set are still relative
     try:
         return build(RunConfig, raw)
     except DataError as exc:

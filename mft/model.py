@@ -1,4 +1,5 @@
-"""Model loading: a local Hugging Face folder, or a tiny model from an inline config.
+"""Model loading: a local Hugging Face folder (model.path, or the cached base model of model.base),
+or a tiny model from an inline config.
 
 The tiny path is for the CPU demo and the tests: the model is built with
 `AutoModelForCausalLM.from_config`, its vocabulary sized by the tokenizer (see `mft.tokenizer`).
@@ -10,6 +11,7 @@ import os
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from .base_model import model_folder
 from .config import ModelConfig
 from .config_loader import ConfigError
 
@@ -17,10 +19,11 @@ from .config_loader import ConfigError
 def build_model(cfg: ModelConfig, tokenizer, *, seed: int) -> torch.nn.Module:
     """The model in fp32 (DeepSpeed casts to bf16 when asked); identical on every rank."""
     torch.manual_seed(seed)
-    if cfg.path:
-        if not os.path.exists(os.path.join(cfg.path, "config.json")):
-            raise ConfigError(f"model.path: {cfg.path} holds no config.json; give a Hugging Face model folder")
-        model = AutoModelForCausalLM.from_pretrained(cfg.path, torch_dtype=torch.float32,
+    folder = model_folder(cfg)
+    if folder:
+        if not os.path.exists(os.path.join(folder, "config.json")):
+            raise ConfigError(f"model.path: {folder} holds no config.json; give a Hugging Face model folder")
+        model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32,
                                                      attn_implementation=cfg.attn_implementation)
     else:
         options = dict(cfg.tiny)

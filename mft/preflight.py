@@ -15,6 +15,7 @@ import os
 
 from data_pipeline.build import check_files
 
+from .base_model import model_folder
 from .config import RunConfig, deepspeed_dict
 from .config_loader import ConfigError
 from .tokenizer import default_cache_dir, train_tokenizer
@@ -35,15 +36,16 @@ def check_run(cfg: RunConfig, *, rank: int, resume: str | None = None) -> None:
     that its errors come here. The attention and DeepSpeed checks come last: they import torch (seconds)."""
     check_files(cfg.data)
     model = cfg.model
-    if model.path and not os.path.isfile(os.path.join(model.path, "config.json")):
-        raise ConfigError(f"model.path: {model.path} holds no config.json; give a Hugging Face model folder")
+    folder = model_folder(model)  # model.path, or the cached model of model.base (an error until built)
+    if folder and not os.path.isfile(os.path.join(folder, "config.json")):
+        raise ConfigError(f"model.path: {folder} holds no config.json; give a Hugging Face model folder")
     if model.tokenizer and not os.path.isdir(model.tokenizer):
         raise ConfigError(f"model.tokenizer: folder {model.tokenizer} not found")
     if model.tiny is not None and not model.tiny.get("model_type"):
         raise ConfigError("model.tiny needs a model_type, e.g. \"llama\"")
     if resume:
         check_resume(cfg, resume)
-    if rank == 0 and not (model.tokenizer or model.path):
+    if rank == 0 and not (model.tokenizer or folder):
         train_tokenizer(model, cfg.data, cfg.data.cache_dir or default_cache_dir())
     import torch
 

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from data_pipeline import DataConfig, DataError, load_tokenizer, train_sentencepiece
 from data_pipeline.tokenizers import MODEL_FILE, VocabTooSmall
 
+from .base_model import model_folder
 from .config import ModelConfig
 from .config_loader import ConfigError
 
@@ -27,7 +28,7 @@ def default_cache_dir() -> str:
 
 def build_tokenizer(cfg: ModelConfig, data: DataConfig, cache_dir: str, *, rank: int) -> Any:
     """Load the tokenizer folder, or train (rank 0, unless cached) and load the run's tokenizer."""
-    folder = cfg.tokenizer or cfg.path
+    folder = cfg.tokenizer or model_folder(cfg)
     if folder:
         if not os.path.isdir(folder):
             raise ConfigError(f"model.tokenizer: folder {folder} not found")

@@ -15,7 +15,15 @@ from mft.ds_config import engine_config, zero_stage
 from mft.weighting import available_methods, build_weighting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.json")))
+def _is_base_config(path: str) -> bool:
+    """A base-model config: a `base` section and no tasks (mft/base_model.py), checked below."""
+    with open(path) as f:
+        return "base" in json.load(f)
+
+
+ALL_CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.json")))
+CONFIGS = [p for p in ALL_CONFIGS if not _is_base_config(p)]
+BASE_CONFIGS = [p for p in ALL_CONFIGS if _is_base_config(p)]
 DS_CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "deepspeed", "*.json")))
 
 
@@ -209,3 +217,16 @@ def test_experiments_doc_names_every_paper_config():
         assert f"`{bench}`" in doc, bench
     for command in re.findall(r"launch/prepare_data\.py (\S+)", doc):
         assert command in ("xtreme-up", "code", "orca-math", "alpaca", "instinwild"), command
+
+
+@pytest.mark.parametrize("path", BASE_CONFIGS, ids=_name)
+def test_base_config_loads_and_every_model_base_names_one(path):
+    from mft.base_model import load_base_config
+
+    spec = load_base_config(path)
+    assert spec.build.ranks >= 1 and spec.key in spec.folder
+    for config in CONFIGS:
+        base = load_config(config).model.base
+        if base:
+            assert base in BASE_CONFIGS, f"{_name(config)}: model.base {base} is not a base config in configs/"
+            load_base_config(base)

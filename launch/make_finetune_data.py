@@ -1,0 +1,64 @@
+"""Generate the CPU fine-tuning comparison's four tasks (deterministic; the output is committed in
+configs/finetune_data/).
+
+    python launch/make_finetune_data.py [--out configs/finetune_data] [--seed 0]
+
+The base model (configs/base_cpu.json) was pretrained on the same operations over short words and
+small numbers (mft/synthetic.py); these tasks move to 5-8 letters from `a`-`h` and to three-digit
+addition, so each must still be learned, at its own speed:
+- `copy` (600 train records, chat schema): repeat the word. Close to what the base knows.
+- `sort` (600, MFTCoder schema): the word's letters in order.
+- `addition` (1,500, plain schema): two three-digit numbers, a form the base never saw.
+- `reverse` (120, MFTCoder schema): the word backwards, with 30% of the training answers replaced
+  by random letters. Validation and test answers are clean, so once the model memorises the
+  corrupted answers its validation loss turns upward: the small task that overfits.
+Validation and test splits hold 200 clean records per task; no record is in two splits.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from mft.synthetic import addition, corrupt, task_word  # noqa: E402
+
+MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
+          "addition": addition, "reverse": task_word("reverse", "mftcoder")}
+SIZES = {"copy": (600, 200, 200), "sort": (600, 200, 200), "addition": (1500, 200, 200), "reverse": (120, 200, 200)}
+CORRUPTED = {"reverse": 0.3}  # share of training answers replaced by noise
+
+
+def generate(out_dir: str, seed: int = 0) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    for offset, (task, make) in enumerate(MAKERS.items()):
+        rng = random.Random(seed * 1000 + offset)
+        seen: set[str] = set()
+        for split, size in zip(("train", "valid", "test"), SIZES[task]):
+            records = []
+            while len(records) < size:
+                record = make(rng)
+                key = json.dumps(record, sort_keys=True)
+                if key not in seen:  # splits never share a record
+                    seen.add(key)
+                    records.append(record)
+            if split == "train" and task in CORRUPTED:
+                for i in rng.sample(range(size), round(CORRUPTED[task] * size)):
+                    records[i] = corrupt(records[i], rng)
+            with open(os.path.join(out_dir, f"{task}.{split}.jsonl"), "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r) + "\n" for r in records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "configs", "finetune_data"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    generate(args.out, args.seed)
+
+
+if __name__ == "__main__":
+    main()

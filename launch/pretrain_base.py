@@ -1,0 +1,35 @@
+"""Pretrain the base model of a base config once; later calls print the cached folder.
+
+    python launch/pretrain_base.py --config configs/base_cpu.json
+
+The folder (<cache>/base-<key>: Hugging Face weights, tokenizer, and in pretraining/ the run's
+metrics and config) is printed on the last line. Fine-tuning configs name the base config with
+`model.base`; launch/reproduce.py builds it first when needed. See mft/base_model.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from mft.base_model import ensure_base, load_base_config  # noqa: E402
+from mft.config_loader import ConfigError  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="base config, e.g. configs/base_cpu.json")
+    args = parser.parse_args(argv)
+    try:
+        folder, built = ensure_base(load_base_config(args.config))
+    except (ConfigError, RuntimeError) as exc:
+        print(f"pretrain_base: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'built' if built else 'cached'}: {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Synthetic text for the CPU experiments: a broad pretraining corpus and the fine-tuning tasks.
+
+Both speak the same surface forms (an instruction and its answer, in the three record schemas
+the data pipeline reads) but draw from different distributions:
+
+- corpus (pretraining): ten string operations on short words (1-4 letters of the whole
+  alphabet) and arithmetic on small numbers (+ and - up to 99, x up to 12);
+- fine-tuning tasks: four of those operations on longer words (5-8 letters from `a`-`h`) and
+  the addition of three-digit numbers, which the corpus never shows.
+
+Everything is drawn from `random.Random(seed)`, so a seed gives the same records on any machine.
+Bump `GENERATOR_VERSION` whenever a change alters what a seed produces: cached base models are
+keyed by it.
+"""
+from __future__ import annotations
+
+import random
+import string
+from typing import Callable
+
+GENERATOR_VERSION = 1
+
+ALPHABET = string.ascii_lowercase
+TASK_LETTERS = ALPHABET[:8]
+
+WORD_OPS: dict[str, Callable[[str], str]] = {
+    "copy": lambda w: w,
+    "reverse": lambda w: w[::-1],
+    "sort": lambda w: "".join(sorted(w)),
+    "rotate": lambda w: w[1:] + w[:1],
+    "double": lambda w: w + w,
+    "first": lambda w: w[0],
+    "last": lambda w: w[-1],
+    "length": lambda w: str(len(w)),
+    "upper": str.upper,
+    "dedupe": lambda w: "".join(dict.fromkeys(w)),
+}
+ARITHMETIC = {"+": (99, lambda a, b: a + b), "-": (99, lambda a, b: a - b), "*": (12, lambda a, b: a * b)}
+
+
+def word(rng: random.Random, letters: str, low: int, high: int) -> str:
+    return "".join(rng.choice(letters) for _ in range(rng.randint(low, high)))
+
+
+def as_record(schema: str, prompt: str, answer: str) -> dict:
+    """One exchange in a record schema: "chat" (messages), "mftcoder" (chat_rounds) or "plain"."""
+    if schema == "chat":
+        return {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
+    if schema == "mftcoder":
+        return {"chat_rounds": [{"role": "human", "content": prompt}, {"role": "bot", "content": answer}]}
+    return {"prompt": prompt, "completion": answer}
+
+
+def corpus_record(rng: random.Random) -> dict:
+    """One pretraining record: a word operation (4 in 5) or a small arithmetic fact, any schema."""
+    if rng.random() < 0.8:
+        op = rng.choice(list(WORD_OPS))
+        w = word(rng, ALPHABET, 1, 4)
+        return as_record(rng.choice(("chat", "mftcoder")), f"{op} {w}", WORD_OPS[op](w))
+    sign = rng.choice(list(ARITHMETIC))
+    limit, fn = ARITHMETIC[sign]
+    a, b = rng.randint(0, limit), rng.randint(0, limit)
+    return as_record("plain", f"{a}{sign}{b}=", str(fn(a, b)))
+
+
+def corpus(seed: int, size: int) -> list[dict]:
+    """`size` pretraining records (repeats allowed: short words recur in any broad corpus)."""
+    rng = random.Random(seed)
+    return [corpus_record(rng) for _ in range(size)]
+
+
+def task_word(op: str, schema: str) -> Callable[[random.Random], dict]:
+    """Maker of a fine-tuning word task: operation `op` on 5-8 letters from `a`-`h`."""
+    def make(rng: random.Random) -> dict:
+        w = word(rng, TASK_LETTERS, 5, 8)
+        return as_record(schema, f"{op} {w}", WORD_OPS[op](w))
+    return make
+
+
+def addition(rng: random.Random) -> dict:
+    """Maker of the fine-tuning addition task: two three-digit numbers."""
+    a, b = rng.randint(100, 999), rng.randint(100, 999)
+    return as_record("plain", f"{a}+{b}=", str(a + b))
+
+
+def corrupt(record: dict, rng: random.Random) -> dict:
+    """The record with its answer replaced by a random string of task letters of the same length."""
+    def noise(answer: str) -> str:
+        return "".join(rng.choice(TASK_LETTERS) for _ in answer)
+    if "completion" in record:
+        return {**record, "completion": noise(record["completion"])}
+    key, answer_role = ("messages", "assistant") if "messages" in record else ("chat_rounds", "bot")
+    turns = [dict(t, content=noise(t["content"])) if t["role"] == answer_role else t for t in record[key]]
+    return {key: turns}

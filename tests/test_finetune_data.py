@@ -1,0 +1,69 @@
+"""The shipped fine-tuning data is what the generator makes: sizes, a corrupted share in the small
+task's training answers only, and answers the base corpus never shows in that form."""
+import filecmp
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "launch"))
+
+import make_finetune_data  # noqa: E402
+
+from mft.synthetic import WORD_OPS, corpus  # noqa: E402
+
+SHIPPED = os.path.join(ROOT, "configs", "finetune_data")
+
+
+def _exchanges(task: str, split: str) -> list[tuple[str, str]]:
+    """(prompt, answer) of every record of a shipped file."""
+    out = []
+    with open(os.path.join(SHIPPED, f"{task}.{split}.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if "prompt" in r:
+                out.append((r["prompt"], r["completion"]))
+            else:
+                turns = r.get("messages") or r["chat_rounds"]
+                out.append((turns[0]["content"], turns[1]["content"]))
+    return out
+
+
+def _correct(prompt: str, answer: str) -> bool:
+    if "+" in prompt:
+        a, b = prompt.rstrip("=").split("+")
+        return int(a) + int(b) == int(answer)
+    op, word = prompt.split(" ")
+    return WORD_OPS[op](word) == answer
+
+
+def test_generator_reproduces_the_shipped_files(tmp_path):
+    make_finetune_data.generate(str(tmp_path), seed=0)
+    names = sorted(os.listdir(tmp_path))
+    assert names == sorted(os.listdir(SHIPPED))
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path, SHIPPED, names, shallow=False)
+    assert not mismatch and not errors
+
+
+def test_sizes_and_only_the_small_tasks_training_answers_are_corrupted():
+    for task, sizes in make_finetune_data.SIZES.items():
+        splits = {s: _exchanges(task, s) for s in ("train", "valid", "test")}
+        assert tuple(len(splits[s]) for s in ("train", "valid", "test")) == sizes
+        assert not set(splits["train"]) & set(splits["valid"]) and not set(splits["train"]) & set(splits["test"])
+        assert all(_correct(*x) for x in splits["valid"] + splits["test"]), task
+        wrong = sum(not _correct(*x) for x in splits["train"])
+        share = make_finetune_data.CORRUPTED.get(task, 0.0)
+        # a random answer can be right by chance (1 in 8^len): allow one such draw
+        assert round(share * sizes[0]) - 1 <= wrong <= round(share * sizes[0]), (task, wrong)
+    assert min(s[0] for s in make_finetune_data.SIZES.values()) <= 120
+
+
+def test_tasks_lie_outside_the_pretraining_distribution():
+    pretraining = set()
+    for r in corpus(seed=0, size=2000):
+        pretraining.add(r["prompt"] if "prompt" in r else (r.get("messages") or r["chat_rounds"])[0]["content"])
+    for task in make_finetune_data.SIZES:
+        prompts = {p for p, _ in _exchanges(task, "train")}
+        assert not prompts & pretraining
+        if task != "addition":
+            assert all(len(p.split(" ")[1]) >= 5 for p in prompts)  # the corpus has words of at most 4 letters
