@@ -9,9 +9,10 @@ addition, so each must still be learned, at its own speed:
 - `copy` (600 train records, chat schema): repeat the word. Close to what the base knows.
 - `sort` (600, MFTCoder schema): the word's letters in order.
 - `addition` (1,500, plain schema): two three-digit numbers, a form the base never saw.
-- `reverse` (120, MFTCoder schema): the word backwards, with 30% of the training answers replaced
-  by random letters. Validation and test answers are clean, so once the model memorises the
-  corrupted answers its validation loss turns upward: the small task that overfits.
+- `reverse` (120 distinct records, MFTCoder schema): the word backwards, with 40% of the training
+  answers replaced by random letters, and each record written 8 times (the mix oversamples the
+  small task, so it sees 8 epochs to the others' one). Validation and test answers are clean:
+  once the model memorises the corrupted answers, its validation loss turns upward.
 Validation and test splits hold 200 clean records per task; no record is in two splits.
 """
 from __future__ import annotations
@@ -29,7 +30,8 @@ from mft.synthetic import addition, corrupt, task_word  # noqa: E402
 MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
           "addition": addition, "reverse": task_word("reverse", "mftcoder")}
 SIZES = {"copy": (600, 200, 200), "sort": (600, 200, 200), "addition": (1500, 200, 200), "reverse": (120, 200, 200)}
-CORRUPTED = {"reverse": 0.3}  # share of training answers replaced by noise
+CORRUPTED = {"reverse": 0.4}  # share of training answers replaced by noise
+REPEATS = {"reverse": 8}      # times each training record is written: the mix oversamples the small task
 
 
 def generate(out_dir: str, seed: int = 0) -> None:
@@ -48,6 +50,8 @@ def generate(out_dir: str, seed: int = 0) -> None:
             if split == "train" and task in CORRUPTED:
                 for i in rng.sample(range(size), round(CORRUPTED[task] * size)):
                     records[i] = corrupt(records[i], rng)
+            if split == "train":
+                records = records * REPEATS.get(task, 1)
             with open(os.path.join(out_dir, f"{task}.{split}.jsonl"), "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r) + "\n" for r in records)
 

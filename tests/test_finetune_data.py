@@ -48,7 +48,11 @@ def test_generator_reproduces_the_shipped_files(tmp_path):
 def test_sizes_and_only_the_small_tasks_training_answers_are_corrupted():
     for task, sizes in make_finetune_data.SIZES.items():
         splits = {s: _exchanges(task, s) for s in ("train", "valid", "test")}
-        assert tuple(len(splits[s]) for s in ("train", "valid", "test")) == sizes
+        repeats = make_finetune_data.REPEATS.get(task, 1)
+        assert len(splits["train"]) == repeats * sizes[0]
+        assert splits["train"] == splits["train"][:sizes[0]] * repeats
+        splits["train"] = splits["train"][:sizes[0]]
+        assert tuple(len(set(splits[s])) for s in ("train", "valid", "test")) == sizes
         assert not set(splits["train"]) & set(splits["valid"]) and not set(splits["train"]) & set(splits["test"])
         assert all(_correct(*x) for x in splits["valid"] + splits["test"]), task
         wrong = sum(not _correct(*x) for x in splits["train"])
