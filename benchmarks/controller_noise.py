@@ -11,7 +11,7 @@ CoBa run with `weighting.params.warmup_steps` beyond the run keeps uniform weigh
 - z(N): |trend| / standard error of an OLS slope over N points with that noise,
   sigma * sqrt(12 / (N (N^2 - 1))) (Sec. 3: alpha_i is a least-squares slope over the last N
   steps), for the measured samples per task and for others (sigma scaled by sqrt(measured / s),
-  independent samples), with N = 2M, M = ceil(valid_size / s) (the paper's rule, Appendix A).
+  independent samples), with N = 2M, M = ceil(valid_size / s) (the paper's rule, Sec. 3).
 - agree: the share of the run's N-step windows (measured s) whose OLS slope has the trend's sign.
 A slope with z < 2 is noise as often as not: the controller then ranks tasks by chance.
 """

@@ -21,11 +21,8 @@ import argparse
 import json
 import os
 import random
-import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-from mft.synthetic import addition, corrupt, task_word  # noqa: E402
+from mft.synthetic import addition, corrupt, task_word
 
 MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
           "addition": addition, "reverse": task_word("reverse", "mftcoder")}

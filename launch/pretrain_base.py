@@ -9,19 +9,18 @@ metrics and config) is printed on the last line. Fine-tuning configs name the ba
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-from mft.base_model import ensure_base, load_base_config  # noqa: E402
-from mft.config_loader import ConfigError  # noqa: E402
+from mft.base_model import ensure_base, load_base_config
+from mft.config_loader import ConfigError
+from mft.logs import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="base config, e.g. configs/base_cpu.json")
     args = parser.parse_args(argv)
+    setup_logging()
     try:
         folder, built = ensure_base(load_base_config(args.config))
     except (ConfigError, RuntimeError) as exc:

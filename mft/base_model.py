@@ -17,14 +17,16 @@ import copy
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Callable
 
 from .config import ModelConfig, RunConfig, make_paths_absolute, load_config
 from .config_loader import ConfigError, build
 from .synthetic import GENERATOR_VERSION, corpus
+
+logger = logging.getLogger(__name__)
 
 TASK = "corpus"
 NOT_KEYED = ("description", "logging", "checkpoint")  # settings that cannot change the trained weights
@@ -58,6 +60,13 @@ class BaseSpec:
         run.setdefault("data", {})["tasks"] = [{"name": TASK, "train": [os.path.join(work, "corpus.train.jsonl")],
                                                 "valid": [os.path.join(work, "corpus.valid.jsonl")]}]
         return run
+
+
+def is_base_config(path: str) -> bool:
+    """Whether the JSON file at `path` is a base config (a `base` section) rather than a run config."""
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    return isinstance(raw, dict) and "base" in raw
 
 
 def load_base_config(path: str) -> BaseSpec:
@@ -106,7 +115,7 @@ def _read_json(path: str, key: str) -> dict:
         raise ConfigError(f"{key}: cannot read {path} ({exc})") from None
 
 
-def ensure_base(spec: BaseSpec, log: Callable[[str], None] = print) -> tuple[str, bool]:
+def ensure_base(spec: BaseSpec) -> tuple[str, bool]:
     """(model folder, whether it was built now): the cached folder, or pretrain and cache it."""
     if os.path.exists(os.path.join(spec.folder, "config.json")):
         return spec.folder, False
@@ -120,8 +129,8 @@ def ensure_base(spec: BaseSpec, log: Callable[[str], None] = print) -> tuple[str
     with open(config_path, "w") as f:
         json.dump(spec.run_config(work), f, indent=1)
     cfg = load_config(config_path)
-    log(f"pretraining the base model of {spec.config_path} ({spec.build.ranks} rank(s)) -> {spec.folder}")
-    train(MethodRun("base", cfg.output_dir, []), config_path, [], spec.build.ranks, log=log)
+    logger.info(f"pretraining the base model of {spec.config_path} ({spec.build.ranks} rank(s)) -> {spec.folder}")
+    train(MethodRun("base", cfg.output_dir, []), config_path, [], spec.build.ranks)
     _publish(spec, cfg.output_dir, config_path)
     shutil.rmtree(work)
     return spec.folder, True

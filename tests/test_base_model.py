@@ -3,7 +3,6 @@ Hugging Face folder, a second call returns the cached folder without training, a
 config starts from it with model.base."""
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -78,7 +77,7 @@ def test_second_call_returns_the_cache_without_training(built, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("the cached base was trained again")
     monkeypatch.setattr(reproduce, "train", no_training)
-    assert ensure_base(spec, log=lambda *_: None) == (spec.folder, False)
+    assert ensure_base(spec) == (spec.folder, False)
     assert pretrain(config) == f"cached: {spec.folder}"
 
 

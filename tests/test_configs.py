@@ -10,20 +10,15 @@ import re
 
 import pytest
 
+from mft.base_model import is_base_config, load_base_config
 from mft.config import deepspeed_dict, load_config
 from mft.ds_config import engine_config, zero_stage
 from mft.weighting import available_methods, build_weighting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-def _is_base_config(path: str) -> bool:
-    """A base-model config: a `base` section and no tasks (mft/base_model.py), checked below."""
-    with open(path) as f:
-        return "base" in json.load(f)
-
-
 ALL_CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.json")))
-CONFIGS = [p for p in ALL_CONFIGS if not _is_base_config(p)]
-BASE_CONFIGS = [p for p in ALL_CONFIGS if _is_base_config(p)]
+CONFIGS = [p for p in ALL_CONFIGS if not is_base_config(p)]  # base-model configs are checked at the end
+BASE_CONFIGS = [p for p in ALL_CONFIGS if is_base_config(p)]
 DS_CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "deepspeed", "*.json")))
 
 
@@ -221,8 +216,6 @@ def test_experiments_doc_names_every_paper_config():
 
 @pytest.mark.parametrize("path", BASE_CONFIGS, ids=_name)
 def test_base_config_loads_and_every_model_base_names_one(path):
-    from mft.base_model import load_base_config
-
     spec = load_base_config(path)
     assert spec.build.ranks >= 1 and spec.key in spec.folder
     for config in CONFIGS:
