@@ -24,7 +24,7 @@ from mft.base_model import ensure_base, load_base_config
 from mft.config import load_config
 from mft.logs import setup_logging
 from mft.report import figures, markdown_table, pyplot
-from mft.reproduce import benchmark, plan, read_metrics, score, train, _finished
+from mft.reproduce import benchmark, is_finished, plan, read_metrics, score, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_base(load_base_config(cfg.model.base))
     runs = plan(cfg, methods, out)
     for run in runs:
-        if not _finished(run, cfg):
+        if not is_finished(run, cfg):
             train(run, os.path.abspath(args.config), args.overrides, args.ranks)
     tasks = [t.name for t in cfg.data.tasks]
     scores = {run.name: score(run, cfg) for run in runs}

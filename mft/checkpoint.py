@@ -22,7 +22,23 @@ import shutil
 import numpy as np
 import torch
 
+from eval.prompt_format import write_prompt_format
+
 from .distributed import barrier
+from .export import export_hf
+
+def save_best(engine, tokenizer, output_dir: str, *, rank: int, info: dict, chat_template: str) -> str:
+    """Export the model as the run's best so far to `<output_dir>/best` (a Hugging Face folder,
+    collective call), with `mft_best.json` holding `info` (its step and validation losses) and the
+    prompt format the evaluation reuses."""
+    path = os.path.join(output_dir, "best")
+    export_hf(engine, tokenizer, path, rank=rank)
+    if rank == 0:
+        with open(os.path.join(path, "mft_best.json"), "w") as f:
+            json.dump(info, f, indent=1)
+        write_prompt_format(path, tokenizer, chat_template)
+    return path
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written; the message names the folder and the last good one."""

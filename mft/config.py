@@ -17,6 +17,7 @@ from typing import Any
 from data_pipeline import DataConfig, DataError
 
 from .config_loader import ConfigError, apply_override, build
+from .weighting import check_weighting
 
 
 @dataclass
@@ -77,6 +78,7 @@ class WeightingConfig:
     def __post_init__(self) -> None:
         if self.update_interval < 1:
             raise ConfigError(f"weighting.update_interval must be >= 1, got {self.update_interval}")
+        check_weighting(self.method, self.params)  # names, types and values, before any data is read
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""Fault injection for tests of the failure paths (never set in normal runs).
+"""Hooks where tests change what a training step measured, and the fault injection built on them.
+
+The trainer calls a `StepHooks` at two points of every step; the default does nothing. Tests of
+the failure paths set environment variables (never set in normal runs), which `hooks_from_env`
+turns into `Faults`:
 
 MFT_FAULT_NAN_LOSS="5,6"   makes rank 0's training loss NaN at optimizer steps 5 and 6 (1-based),
                            as a diverging batch would; the trainer must skip those steps and count them.
@@ -7,20 +11,44 @@ MFT_FAULT_NAN_VALID="4"    makes the controller's validation losses NaN at step 
 """
 from __future__ import annotations
 
+import math
 import os
 
+import numpy as np
+import torch
 
-class Faults:
+
+class StepHooks:
+    """What the step measured, passed through unchanged."""
+
+    def training_loss(self, step: int, loss: torch.Tensor, task_sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A micro-batch's weighted loss and per-task loss sums, before the backward pass."""
+        return loss, task_sums
+
+    def controller_losses(self, step: int, val_losses: np.ndarray) -> np.ndarray:
+        """The controller batch's per-task validation losses (all-reduced), before the weighting sees them."""
+        return val_losses
+
+
+class Faults(StepHooks):
     def __init__(self, rank: int, environ: dict | None = None):
         env = os.environ if environ is None else environ
         self.nan_loss_steps = _steps(env.get("MFT_FAULT_NAN_LOSS", "")) if rank == 0 else set()
         self.nan_valid_steps = _steps(env.get("MFT_FAULT_NAN_VALID", ""))  # every rank: validation is all-reduced
 
-    def nan_loss(self, step: int) -> bool:
-        return step in self.nan_loss_steps
+    def training_loss(self, step: int, loss: torch.Tensor, task_sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if step in self.nan_loss_steps:
+            return loss * math.nan, task_sums * math.nan
+        return loss, task_sums
 
-    def nan_valid(self, step: int) -> bool:
-        return step in self.nan_valid_steps
+    def controller_losses(self, step: int, val_losses: np.ndarray) -> np.ndarray:
+        return val_losses * math.nan if step in self.nan_valid_steps else val_losses
+
+
+def hooks_from_env(rank: int, environ: dict | None = None) -> StepHooks:
+    """`Faults` when an MFT_FAULT_* variable is set, else the hooks that change nothing."""
+    env = os.environ if environ is None else environ
+    return Faults(rank, env) if any(key.startswith("MFT_FAULT_") for key in env) else StepHooks()
 
 
 def _steps(text: str) -> set[int]:

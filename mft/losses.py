@@ -10,6 +10,10 @@ The labels arrive already shifted by the collator: labels[b, t] is the token pre
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -51,3 +55,22 @@ def weighted_loss(sums: torch.Tensor, global_counts: torch.Tensor, weights: torc
     w = present_weights(weights, global_counts)
     scale = torch.where(global_counts > 0, w / global_counts.clamp(min=1), torch.zeros_like(w))
     return (sums * scale.to(sums.dtype)).sum()
+
+
+@dataclass
+class TaskTotals:
+    """Per-task sums and the counts they average over (float64, host): loss sums and token counts,
+    or gradient-norm sums and the micro-batches each task was in. Summed over ranks by summing
+    both fields."""
+
+    sums: torch.Tensor    # (K,)
+    counts: torch.Tensor  # (K,)
+
+    @classmethod
+    def zeros(cls, num_tasks: int) -> "TaskTotals":
+        return cls(torch.zeros(num_tasks, dtype=torch.float64), torch.zeros(num_tasks, dtype=torch.float64))
+
+    def means(self) -> np.ndarray:
+        """sums / counts per task; NaN for a task with a zero count."""
+        counts = self.counts.numpy()
+        return np.where(counts > 0, self.sums.numpy() / np.maximum(counts, 1), math.nan)

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 from .benchmark_scores import BenchmarkOptions, benchmark_scores
 from .config import RunConfig
+from .weighting.coba import ABLATIONS
 
 logger = logging.getLogger(__name__)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "launch", "train.py")
-ABLATIONS = ("rcs", "acs", "df")
 
 
 @dataclass
@@ -67,7 +67,7 @@ def plan(cfg: RunConfig, methods: list[str], out: str) -> list[MethodRun]:
     return runs
 
 
-def _finished(run: MethodRun, cfg: RunConfig) -> bool:
+def is_finished(run: MethodRun, cfg: RunConfig) -> bool:
     if run.stl:
         return all(os.path.exists(os.path.join(run.output_dir, "stl", t.name, "summary.json")) for t in cfg.data.tasks)
     return os.path.exists(os.path.join(run.output_dir, "summary.json"))

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,19 +25,18 @@ from data_pipeline import (Collator, GlobalBatchSampler, StratifiedValidSampler,
                            shard_rows)
 
 from data_pipeline.packing import first_fit, row_lengths
-from eval.prompt_format import write_prompt_format
 
 from . import losses
 from .attention import check_attention, model_inputs
-from .checkpoint import Checkpointer
+from .checkpoint import Checkpointer, save_best
 from .config import RunConfig, deepspeed_dict
 from .config_loader import ConfigError
-from .distributed import all_reduce_max, all_reduce_sum, barrier, init_distributed
+from .distributed import all_reduce_max, all_reduce_sum, all_reduce_sum_together, barrier, init_distributed
 from .ds_config import engine_config
 from .early_stopping import EarlyStopping, mean_loss_ratio
-from .export import export_hf
-from .faults import Faults
+from .faults import StepHooks, hooks_from_env
 from .grad_norms import OutputLayerInputs, task_output_grad_norms
+from .losses import TaskTotals
 from .metrics_log import MetricsLog
 from .model import build_model
 from .nonfinite import NonFiniteGuard
@@ -45,17 +45,36 @@ from .stopwatch import Stopwatch
 from .summary import proc_status_mb, run_summary, summary_text
 from .tokenizer import build_tokenizer, default_cache_dir
 from .weighting import build_weighting
+from .weighting_driver import TrainSignals, WeightingDriver
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class StepInputs:
+    """What one optimizer step consumes, gathered before its first backward."""
+
+    batches: list[dict]                # this rank's micro-batches
+    task_tokens: torch.Tensor          # (K,) scored tokens per task in the global batch (float64)
+    tokens: float                      # real tokens in the global batch
+    controller_rows: list | None       # this rank's share of the controller batch, when measured
+    val_losses: np.ndarray | None      # (K,) the controller batch's losses before the step, when measured
+
+
+@dataclass
+class StepResult:
+    stats: dict                        # the step's entries in metrics.jsonl
+    signals: TrainSignals              # what the weighting may read from it
+
+
 class Trainer:
-    def __init__(self, cfg: RunConfig, *, resume: str | None = None):
+    def __init__(self, cfg: RunConfig, *, resume: str | None = None, hooks: StepHooks | None = None):
         self.cfg = cfg
         self.dist = init_distributed(timeout_s=cfg.training.dist_timeout_s)
         self.log = logger.info  # setup_logging keeps INFO to rank 0
         check_attention(cfg.model.attn_implementation, cfg.model.dtype, self.dist.device)
         os.makedirs(cfg.output_dir, exist_ok=True)
+        self.stopwatch = Stopwatch()
         self._setup_data()
         self._setup_engine()
         self._setup_weighting()
@@ -64,8 +83,7 @@ class Trainer:
                                         rank=self.dist.rank, keep_last=cfg.checkpoint.keep_last)
         self.step = 0
         self.nonfinite = NonFiniteGuard(cfg.training.max_nonfinite_steps)
-        self.faults = Faults(self.dist.rank)
-        self.stopwatch = Stopwatch()
+        self.hooks = hooks or hooks_from_env(self.dist.rank)  # fault injection in tests; no-ops otherwise
         self.reference_losses: list[float] | None = None  # full validation before training
         self.last_valid: dict | None = None
         if resume:
@@ -129,9 +147,13 @@ class Trainer:
                                              **w.params)
         except ValueError as exc:
             raise ConfigError(f"weighting: {exc}") from None
+        self.driver = WeightingDriver(self.weighting, self.tasks, update_interval=w.update_interval,
+                                      all_reduce_max=all_reduce_max, log=self.log, stopwatch=self.stopwatch)
 
     # ---- the step loop ------------------------------------------------------------------------
     def train(self) -> dict:
+        """Run the steps to the end or an early stop; returns the run summary. Each step: batches ->
+        weights before the step -> step -> weights after -> log -> validate -> save."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
@@ -142,25 +164,21 @@ class Trainer:
         steps_timed = 0
         while self.step < self.total_steps and not self.early.should_stop:
             started = time.perf_counter()
-            record = {"step": self.step + 1}
-            controller_step = self.step % cfg.weighting.update_interval == 0
-            batches, counts, ctl_rows, val = self._step_inputs(controller_step)
-            if val is not None:
-                record["controller_valid_loss"] = self._per_task(val)
-            if controller_step and not self.weighting.updates_after_step:
-                record.update(self._update_weights(val_losses=val))
+            step = self.step + 1
+            inputs = self._step_inputs(step)
+            before = self.driver.before_step(step, inputs.val_losses)
             with self.stopwatch.time("train_step"):
-                stats, signals = self._train_step(batches, counts)
-            record.update(stats)
-            if controller_step and self.weighting.updates_after_step:
-                record.update(self._update_weights(**self._step_signals(val, signals, batches, ctl_rows)))
-            self.step += 1
-            last = self.step == self.total_steps
-            validate_now = self.step % cfg.validation.interval == 0 or last
-            log_now = self.step % cfg.logging.interval == 0 or validate_now
+                result = self._train_step(step, inputs)
+            after = self.driver.after_step(step, inputs.val_losses, result.signals,
+                                           remeasure=lambda which: self._remeasure(which, inputs))
+            self.step = step
+            last = step == self.total_steps
+            validate_now = step % cfg.validation.interval == 0 or last
+            log_now = step % cfg.logging.interval == 0 or validate_now
+            record = {"step": step, **self._controller_valid_loss(inputs), **before, **result.stats, **after}
             if log_now:  # the replicas must agree on the weights; checked whenever a record is written
                 with self.stopwatch.time("weights_check"):
-                    record["weights_rank_spread"] = self._rank_spread(self.weighting.weights)
+                    record["weights_rank_spread"] = self.driver.rank_spread()
             self.stopwatch.add("step", time.perf_counter() - started)
             steps_timed += 1
             if log_now:
@@ -172,116 +190,107 @@ class Trainer:
                 record.update(self._validate())
             if log_now:
                 self.metrics.log(record)
-            if (cfg.checkpoint.interval and self.step % cfg.checkpoint.interval == 0) or last or self.early.should_stop:
+            if (cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0) or last or self.early.should_stop:
                 self.save()
         bar.close()
         summary = self._summary()
         self.metrics.close()
         return summary
 
-    def _step_inputs(self, controller_step: bool) -> tuple[list[dict], torch.Tensor, list | None, np.ndarray | None]:
+    def _step_inputs(self, step: int) -> StepInputs:
         """This step's micro-batches and global token counts and, where the method reads validation
-        losses on a controller step, the controller batch's rows and per-task losses (else None).
+        losses on this step, the controller batch's rows and per-task losses.
 
         One all-reduce before the first backward carries the token counts (exact averages,
         docs/design.md, "One step") and the controller batch's loss sums together.
         """
         batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
                    for mb in self.sampler.next_step()]
-        local = [self._token_counts(batches)]
-        ctl_rows, val = None, None
-        if controller_step and self.weighting.needs_val_losses:  # before the step, on every task
-            ctl_rows = self._controller_rows()
-            local.append(self._local_task_totals(self._collate_rows(ctl_rows, self.collate_valid), "controller"))
+        task_tokens, tokens = self._token_counts(batches)
+        parts = [task_tokens, tokens]
+        rows = self._controller_rows() if self.driver.wants_val_losses(step) else None  # on every task
+        if rows is not None:
+            controller = self._local_task_totals(self._collate_rows(rows, self.collate_valid), "controller")
+            parts += [controller.sums, controller.counts]
         with self.stopwatch.time("counts_allreduce"):
-            reduced = all_reduce_sum(torch.cat(local))
-        k = len(self.tasks)
-        if ctl_rows is not None:
-            val = self._mean_losses(reduced[k + 1:])
-            if self.faults.nan_valid(self.step + 1):
-                val = val * math.nan
-        return batches, reduced[:k + 1], ctl_rows, val
+            task_tokens, tokens, *controller_sums = all_reduce_sum_together(parts)
+        val = None
+        if rows is not None:
+            val = self.hooks.controller_losses(step, TaskTotals(*controller_sums).means())
+        return StepInputs(batches, task_tokens, float(tokens), rows, val)
 
-    def _token_counts(self, batches: list[dict]) -> torch.Tensor:
-        """This rank's scored tokens per task, then all its real tokens (float64, k + 1 entries)."""
-        k = len(self.tasks)
-        counts = torch.zeros(k + 1, dtype=torch.float64)
+    def _token_counts(self, batches: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's scored tokens per task (K,) and all its real tokens (1,), float64."""
+        per_task = torch.zeros(len(self.tasks), dtype=torch.float64)
+        total = torch.zeros(1, dtype=torch.float64)
         for b in batches:
-            counts[:k] += losses.task_token_counts(b["task_ids"], k)
-            counts[k] += b["attention_mask"].sum()
-        return counts
+            per_task += losses.task_token_counts(b["task_ids"], len(self.tasks))
+            total += b["attention_mask"].sum()
+        return per_task, total
 
-    def _train_step(self, batches: list[dict], counts: torch.Tensor) -> tuple[dict, dict]:
-        """One optimizer step over this rank's micro-batches, given the global token counts
-        (`_token_counts` summed over ranks); returns (metrics, controller signals)."""
-        k = len(self.tasks)
+    def _train_step(self, step: int, inputs: StepInputs) -> StepResult:
+        """One optimizer step over this rank's micro-batches, weighted by the current weights."""
+        k, dev = len(self.tasks), self.dist.device
+        needs_grads = self.weighting.needs.grad_norms
         start = time.perf_counter()
-        task_counts = counts[:k]
+        task_tokens = inputs.task_tokens
         weights = torch.as_tensor(np.asarray(self.weighting.weights, dtype=np.float64))
         lr = self.scheduler.get_last_lr()[0]
         skipped_before = self.engine.skipped_steps
         sums = torch.zeros(k, dtype=torch.float64)
-        norm_sums = torch.zeros(2 * k, dtype=torch.float64)  # output-layer gradient norms, when asked for
-        for b in batches:
-            task_ids = b["task_ids"].to(self.dist.device)
-            with OutputLayerInputs(self.output_layer, enabled=self.weighting.needs_grads) as hidden:
+        norms = TaskTotals.zeros(k)  # output-layer gradient norms, when asked for
+        for b in inputs.batches:
+            task_ids, labels = b["task_ids"].to(dev), b["labels"].to(dev)
+            with OutputLayerInputs(self.output_layer, enabled=needs_grads) as hidden:
                 logits = self._forward(b)
-            token_loss = losses.token_losses(logits, b["labels"].to(self.dist.device))
-            task_sums = losses.task_loss_sums(token_loss, task_ids, k)
-            if self.weighting.needs_grads:
-                norms, present = task_output_grad_norms(logits, hidden.value, b["labels"].to(self.dist.device), task_ids, k)
-                norm_sums += torch.cat([norms, present.double()])
-            loss = losses.weighted_loss(task_sums, task_counts.to(task_sums.device), weights.to(task_sums.device))
-            if self.faults.nan_loss(self.step + 1):
-                loss = loss * math.nan
-                task_sums = task_sums * math.nan
+            task_sums = losses.task_loss_sums(losses.token_losses(logits, labels), task_ids, k)
+            if needs_grads:
+                batch_norms, present = task_output_grad_norms(logits, hidden.value, labels, task_ids, k)
+                norms.sums += batch_norms
+                norms.counts += present.double()
+            loss = losses.weighted_loss(task_sums, task_tokens.to(task_sums.device), weights.to(task_sums.device))
+            loss, task_sums = self.hooks.training_loss(step, loss, task_sums)
             # DeepSpeed averages gradients over ranks: scale by world size so they sum instead
             self.engine.backward(loss * self.dist.world_size, scale_wrt_gas=False)
             self.engine.step()
             sums += task_sums.detach().double().cpu()
         sums = all_reduce_sum(sums)
-        skipped = self.nonfinite.check(step=self.step + 1, finite=bool(torch.isfinite(sums).all()),
+        skipped = self.nonfinite.check(step=step, finite=bool(torch.isfinite(sums).all()),
                                        update_skipped=self.engine.skipped_steps > skipped_before,
                                        zero_stage=self.engine.zero_optimization_stage())
         if skipped:
-            self.log(f"step {self.step + 1}: non-finite training loss, update skipped "
+            self.log(f"step {step}: non-finite training loss, update skipped "
                      f"({self.nonfinite.in_a_row} in a row, {self.nonfinite.total} in all)")
-        task_loss = torch.where(task_counts > 0, sums / task_counts.clamp(min=1), torch.full_like(sums, math.nan))
-        used = losses.present_weights(weights, task_counts)
+        task_loss = torch.where(task_tokens > 0, sums / task_tokens.clamp(min=1), torch.full_like(sums, math.nan))
+        used = losses.present_weights(weights, task_tokens)
         seconds = time.perf_counter() - start
-        signals = {"train_losses": task_loss.numpy()}
-        if self.weighting.needs_grads:
-            norm_sums = all_reduce_sum(norm_sums)
-            signals["grad_norms"] = np.where(norm_sums[k:] > 0, (norm_sums[:k] / norm_sums[k:].clamp(min=1)).numpy(), math.nan)
+        grad_norms = None
+        if needs_grads:
+            grad_norms = TaskTotals(*all_reduce_sum_together([norms.sums, norms.counts])).means()
         stats = {
             "loss": float((used * torch.nan_to_num(task_loss)).sum()),
             "task_loss": self._per_task(task_loss.tolist()),
             "weights": self._per_task(used.tolist()),
             "lr": lr,
             "grad_norm": self._grad_norm(),
-            "tokens_per_s": float(counts[k]) / seconds,
+            "tokens_per_s": inputs.tokens / seconds,
             "epoch": self.sampler.epoch,
             "rss_mb": proc_status_mb("VmRSS"),
         }
+        train_losses = task_loss.numpy()
         if skipped:
             stats.update(skipped_step=True, loss=math.nan)
-            signals["train_losses"] = np.full(k, math.nan)  # the batch taught nothing: no signal from it
-        return stats, signals
+            train_losses = np.full(k, math.nan)  # the batch taught nothing: no signal from it
+        return StepResult(stats, TrainSignals(train_losses, grad_norms))
 
-    def _step_signals(self, val, signals: dict, batches: list[dict], ctl_rows) -> dict:
-        """What the weighting method declared it needs, gathered around the step just taken."""
-        w, out = self.weighting, {}
-        if w.needs_val_losses:
-            out["val_losses"] = val
-        if w.needs_train_losses:
-            out["train_losses"] = signals["train_losses"]
-        if w.needs_grads:
-            out["grad_norms"] = signals["grad_norms"]
-        if w.after_step == "train":   # the same batch, re-measured after the optimizer step
-            out["after_losses"] = self._task_losses(batches, timer="controller")
-        elif w.after_step == "valid":
-            out["after_losses"] = self._task_losses(self._collate_rows(ctl_rows, self.collate_valid), timer="controller")
-        return out
+    def _remeasure(self, which: str, inputs: StepInputs) -> np.ndarray:
+        """Per-task losses after the optimizer step on the step's own batch ("train") or on the
+        controller batch ("valid"), for methods that compare before and after."""
+        batches = inputs.batches if which == "train" else self._collate_rows(inputs.controller_rows, self.collate_valid)
+        return self._task_losses(batches, timer="controller")
+
+    def _controller_valid_loss(self, inputs: StepInputs) -> dict:
+        return {} if inputs.val_losses is None else {"controller_valid_loss": self._per_task(inputs.val_losses)}
 
     def _grad_norm(self) -> float | None:
         """The global gradient norm of the last optimizer step (before clipping), when DeepSpeed has it."""
@@ -311,44 +320,21 @@ class Trainer:
         With `timer`, the forward and the all-reduce are timed as `<timer>_forward` / `_allreduce`."""
         totals = self._local_task_totals(batches, timer)
         with self.stopwatch.time(timer and f"{timer}_allreduce"):
-            return self._mean_losses(all_reduce_sum(totals))
+            return TaskTotals(*all_reduce_sum_together([totals.sums, totals.counts])).means()
 
     @torch.no_grad()
-    def _local_task_totals(self, batches: list[dict], timer: str | None = None) -> torch.Tensor:
-        """This rank's loss sums per task, then its token counts per task (float64, 2k entries)."""
+    def _local_task_totals(self, batches: list[dict], timer: str | None = None) -> TaskTotals:
+        """This rank's loss sums and token counts per task over these batches."""
         k = len(self.tasks)
-        totals = torch.zeros(2 * k, dtype=torch.float64)
+        totals = TaskTotals.zeros(k)
         self.engine.eval()
         with self.stopwatch.time(timer and f"{timer}_forward"):
             for b in batches:
                 token_loss = losses.token_losses(self._forward(b), b["labels"].to(self.dist.device))
-                totals[:k] += losses.task_loss_sums(token_loss, b["task_ids"].to(self.dist.device), k).double().cpu()
-                totals[k:] += losses.task_token_counts(b["task_ids"], k)
+                totals.sums += losses.task_loss_sums(token_loss, b["task_ids"].to(self.dist.device), k).double().cpu()
+                totals.counts += losses.task_token_counts(b["task_ids"], k)
         self.engine.train()
         return totals
-
-    def _mean_losses(self, totals: torch.Tensor) -> np.ndarray:
-        """Per-task means from summed `_local_task_totals`; NaN for a task with no tokens."""
-        k = len(self.tasks)
-        counts = totals[k:].numpy()
-        return np.where(counts > 0, totals[:k].numpy() / np.maximum(counts, 1), math.nan)
-
-    def _update_weights(self, **signals) -> dict:
-        """One controller step; returns the method's scores to log."""
-        val = signals.get("val_losses")
-        if val is not None and not np.isfinite(val).all():  # the stratified batch holds every task
-            self.log(f"step {self.step + 1}: non-finite validation loss {val.tolist()}; weights not updated")
-            return {"controller_skipped": True}
-        with self.stopwatch.time("controller_math"):
-            self.weighting.update(**{name: np.asarray(v).tolist() for name, v in signals.items() if v is not None})
-        return self._weighting_scores()
-
-    @staticmethod
-    def _rank_spread(weights) -> float:
-        """max over tasks of (max - min over ranks) of the weights: 0 while the replicas agree."""
-        w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
-        both = all_reduce_max(torch.cat([w, -w]))
-        return float((both[: len(w)] + both[len(w):]).max())
 
     def _initial_validation(self) -> None:
         val = self._full_validation_losses()
@@ -365,15 +351,13 @@ class Trainer:
     def _validate(self) -> dict:
         val = self._full_validation_losses()
         ratio = mean_loss_ratio(val, self.reference_losses)
+        valid_loss = self._per_task(val.tolist())
         if self.early.observe(self.step, ratio):
-            export_hf(self.engine, self.tokenizer, os.path.join(self.cfg.output_dir, "best"), rank=self.dist.rank)
-            if self.dist.is_main:
-                with open(os.path.join(self.cfg.output_dir, "best", "mft_best.json"), "w") as f:
-                    json.dump({"step": self.step, "valid_mean_ratio": ratio,
-                               "valid_loss": self._per_task(val.tolist())}, f, indent=1)
-                write_prompt_format(os.path.join(self.cfg.output_dir, "best"), self.tokenizer, self.cfg.data.chat_template)
-        self.last_valid = {"step": self.step, "valid_loss": self._per_task(val.tolist())}
-        return {"valid_loss": self._per_task(val.tolist()),
+            save_best(self.engine, self.tokenizer, self.cfg.output_dir, rank=self.dist.rank,
+                      info={"step": self.step, "valid_mean_ratio": ratio, "valid_loss": valid_loss},
+                      chat_template=self.cfg.data.chat_template)
+        self.last_valid = {"step": self.step, "valid_loss": valid_loss}
+        return {"valid_loss": valid_loss,
                 "valid_loss_ratio": self._per_task((val / np.asarray(self.reference_losses)).tolist()),
                 "valid_mean_ratio": ratio, "best_step": self.early.best_step}
 
@@ -410,13 +394,6 @@ class Trainer:
         self.log(f"resumed from {path} at step {self.step}")
 
     # ---- reporting ----------------------------------------------------------------------------
-    def _weighting_scores(self) -> dict:
-        out = {}
-        for key, value in self.weighting.scores().items():
-            value = np.asarray(value, dtype=np.float64)
-            out[f"weighting_{key}"] = self._per_task(value.tolist()) if value.shape == (len(self.tasks),) else float(value)
-        return out
-
     def _per_task(self, values) -> dict:
         return dict(zip(self.tasks, (float(v) for v in values)))
 

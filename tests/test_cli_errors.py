@@ -147,3 +147,17 @@ def test_gpu_attention_kernel_on_cpu_names_the_key_and_the_alternative(tmp_path,
     line = _error_line(_run(config, "--set", f"model.attn_implementation={kernel}"))
     assert f"model.attn_implementation: {kernel}" in line and "use sdpa" in line
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["weighting.method=cobaa"], ["weighting.method", "did you mean 'coba'?"]),
+    (["weighting.method=coba", 'weighting.params={"tua": 5}'], ["weighting.params", "did you mean 'tau'?"]),
+    (["weighting.method=coba", 'weighting.params={"variant": "papper"}'], ["weighting.variant", "did you mean 'paper'?"]),
+])
+def test_weighting_mistakes_fail_when_the_config_loads(tmp_path, overrides, expected):
+    config, _ = _config(tmp_path, _records())
+    proc, took = _timed(config, *[a for o in overrides for a in ("--set", o)])
+    line = _error_line(proc)
+    assert all(text in line for text in expected), line
+    assert not (tmp_path / "out").exists()  # no tokenizer, no data, no DeepSpeed: the run never started
+    assert took < 5, f"found after {took:.1f} s, not at load time"

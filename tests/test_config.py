@@ -59,6 +59,10 @@ def test_paths_relative_to_file_and_overrides_relative_to_cwd(tmp_path, monkeypa
     ("data.tasks.0.tran=x", "data.tasks[0].tran is not a valid key; did you mean 'data.tasks[0].train'?"),
     ("training.min_lr=1", "training.min_lr must be between 0 and training.lr"),
     ("weighting.update_interval=0", "weighting.update_interval must be >= 1"),
+    ("weighting.method=cobaa", "weighting.method: unknown weighting method 'cobaa'; did you mean 'coba'?"),
+    ('weighting.params={"tua": 5}', "weighting.params: coba has no parameter 'tua'; did you mean 'tau'?"),
+    ('weighting.params={"tau": -1}', "weighting.tau must be > 0"),
+    ('weighting.params={"ablate": "dff"}', "weighting.ablate: 'dff' is not one of , rcs, acs, df; did you mean 'df'?"),
 ])
 def test_mistakes_name_the_key(tmp_path, override, message):
     path = _write(tmp_path, _minimal())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mft.weighting import baselines_math as bm
-from mft.weighting._adam import Adam
+from mft.weighting.adam import Adam
 
 
 def softmax_by_hand(*logits):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mft.weighting import available_methods, build_weighting
+from mft.weighting import Signals, available_methods, build_weighting
 from mft.weighting.base import RUN_CONTEXT_PARAMS
 
 # (method, params) for every baseline and source; DWA's period is short so periods close in tests
@@ -22,8 +22,8 @@ IDS = [f"{m}-{p.get('source', 'train')}" + ("-reset" if "reset_period" in p else
 
 
 def flags(ctl):
-    return (ctl.needs_val_losses, ctl.needs_train_losses, ctl.needs_grads, ctl.after_step,
-            ctl.updates_after_step)
+    n = ctl.needs
+    return n.val_losses, n.train_losses, n.grad_norms, n.after_step, n.updates_after_step
 
 
 @pytest.mark.parametrize("method, params, expected", [
@@ -62,7 +62,7 @@ def test_registry_builds_every_method_with_published_defaults():
 
 
 @pytest.mark.parametrize("method, params, message", [
-    ("lbtw", dict(source="trian"), "weighting.source must be one of 'train', 'valid', got 'trian'"),
+    ("lbtw", dict(source="trian"), "weighting.source: 'trian' is not one of train, valid; did you mean 'train'?"),
     ("lbtw", dict(alpha=-1.0), "weighting.alpha must be >= 0.0, got -1.0"),
     ("lbtw", dict(source="valid", reset_period=10), "weighting.reset_period applies to source 'train' only"),
     ("lbtw", dict(reset_period="epoch"), "weighting.reset_period is 'epoch' but weighting.steps_per_epoch"),
@@ -70,7 +70,8 @@ def test_registry_builds_every_method_with_published_defaults():
     ("gradnorm", dict(lr=0.0), "weighting.lr must be > 0.0, got 0.0"),
     ("gradnorm", dict(alpha=float("nan")), "weighting.alpha must be a finite number"),
     ("famo", dict(weight_decay=-0.1), "weighting.weight_decay must be >= 0.0"),
-    ("famo", dict(min_losses="zero"), "weighting.min_losses must be a number or a list of numbers"),
+    ("famo", dict(min_losses="zero"), "weighting.min_losses must be float or list, got a string 'zero'"),
+    ("famo", dict(min_losses=[]), "weighting.min_losses must be a number or a list of numbers"),
     ("famo", dict(min_losses=[0.0, 0.0]), "weighting.min_losses has 2 values for 3 tasks"),
     ("dwa", dict(), "weighting.period is 'epoch' but weighting.steps_per_epoch is not set"),
     ("dwa", dict(period=0), "weighting.period must be an integer >= 1 or 'epoch', got 0"),
@@ -88,14 +89,14 @@ def test_invalid_parameters_name_the_parameter(method, params, message):
 
 def test_missing_signal_is_a_clear_error():
     with pytest.raises(ValueError, match="gradnorm needs grad_norms="):
-        build_weighting("gradnorm", num_tasks=2).update(train_losses=[1.0, 2.0])
+        build_weighting("gradnorm", num_tasks=2).update(Signals(train_losses=[1.0, 2.0]))
     with pytest.raises(ValueError, match="famo needs after_losses="):
-        build_weighting("famo", num_tasks=2).update(train_losses=[1.0, 2.0])
+        build_weighting("famo", num_tasks=2).update(Signals(train_losses=[1.0, 2.0]))
     with pytest.raises(ValueError, match="expected train_losses for 2 tasks, got shape"):
-        build_weighting("dwa", num_tasks=2, period=2).update(train_losses=[1.0, 2.0, 3.0])
+        build_weighting("dwa", num_tasks=2, period=2).update(Signals(train_losses=[1.0, 2.0, 3.0]))
     with pytest.raises(RuntimeError, match="start\\(\\) must be called before the first update"):
         ctl = build_weighting("lbtw", num_tasks=2, source="valid")
-        ctl.update(val_losses=[1.0, 1.0])
+        ctl.update(Signals(val_losses=[1.0, 1.0]))
         ctl.start([1.0, 1.0])
 
 
@@ -104,7 +105,7 @@ def test_existing_methods_accept_the_protocol_calls():
     assert build_weighting("uniform", num_tasks=2).update().tolist() == [0.5, 0.5]
     assert build_weighting("static", num_tasks=2, weights=[1, 3]).update().tolist() == [0.25, 0.75]
     coba = build_weighting("coba", num_tasks=2, history_window=4, warmup_steps=0)
-    assert coba.update(val_losses=[1.0, 2.0]).tolist() == [0.5, 0.5]
+    assert coba.update(Signals(val_losses=[1.0, 2.0])).tolist() == [0.5, 0.5]
 
 
 # ---- signals, as the trainer serves a method's declaration ----------------------------------------
@@ -118,17 +119,17 @@ def signals_for(ctl, rng, absent_p=0.2):
         return v.tolist()
 
     out = {}
-    if ctl.needs_val_losses:
+    if ctl.needs.val_losses:
         out["val_losses"] = rng.uniform(0.5, 4.0, k).tolist()
-    if ctl.needs_train_losses:
+    if ctl.needs.train_losses:
         out["train_losses"] = losses()
-    if ctl.needs_grads:
+    if ctl.needs.grad_norms:
         norms = rng.uniform(0.1, 5.0, k)
         if "train_losses" in out:
             norms[np.isnan(out["train_losses"])] = math.nan
         out["grad_norms"] = norms.tolist()
-    if ctl.after_step is not None:
-        base = out["train_losses"] if ctl.after_step == "train" else out["val_losses"]
+    if ctl.needs.after_step is not None:
+        base = out["train_losses"] if ctl.needs.after_step == "train" else out["val_losses"]
         out["after_losses"] = (np.asarray(base) * rng.uniform(0.8, 1.0, k)).tolist()
     return out
 
@@ -140,7 +141,7 @@ def test_state_round_trip_is_bitwise(method, params):
     a.start([2.0, 3.0, 2.5])
     steps = [signals_for(a, rng) for _ in range(12)]
     for s in steps[:5]:
-        a.update(**s)
+        a.update(Signals(**s))
     saved = json.dumps(a.state_dict())  # what a checkpoint holds
     assert "NaN" not in saved and "Infinity" not in saved  # strict JSON
     b = build_weighting(method, num_tasks=3, **params)
@@ -148,7 +149,7 @@ def test_state_round_trip_is_bitwise(method, params):
     assert json.dumps(b.state_dict()) == saved
     assert b.weights.tolist() == a.weights.tolist()
     for s in steps[5:]:
-        assert b.update(**s).tolist() == a.update(**s).tolist()
+        assert b.update(Signals(**s)).tolist() == a.update(Signals(**s)).tolist()
         assert b.scores() == a.scores() or json.dumps(b.scores()) == json.dumps(a.scores())  # NaN != NaN
     assert json.dumps(b.state_dict()) == json.dumps(a.state_dict())
 
@@ -169,7 +170,7 @@ def test_scores_are_per_task_lists_or_scalars(method, params):
     ctl = build_weighting(method, num_tasks=3, **params)
     rng = np.random.default_rng(1)
     for _ in range(4):
-        ctl.update(**signals_for(ctl, rng))
+        ctl.update(Signals(**signals_for(ctl, rng)))
     scores = ctl.scores()
     assert scores
     for value in scores.values():
@@ -188,11 +189,9 @@ def test_weights_are_a_distribution_whatever_the_signals(config, k, data):
     ctl.start(data.draw(st.lists(value, min_size=k, max_size=k)))
     for _ in range(data.draw(st.integers(1, 8))):
         signals = {}
-        for name, needed in (("val_losses", ctl.needs_val_losses), ("train_losses", ctl.needs_train_losses),
-                             ("grad_norms", ctl.needs_grads), ("after_losses", ctl.after_step is not None)):
-            if needed:
-                signals[name] = data.draw(st.lists(value, min_size=k, max_size=k))
-        w = ctl.update(**signals)
+        for name in ctl.needs.names():
+            signals[name] = data.draw(st.lists(value, min_size=k, max_size=k))
+        w = ctl.update(Signals(**signals))
         assert w.dtype == np.float64 and w.shape == (k,)
         assert np.isfinite(w).all() and (w >= 0).all()
         assert w.sum() == pytest.approx(1.0, abs=1e-12)

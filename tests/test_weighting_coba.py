@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mft.weighting import build_weighting
+from mft.weighting import Signals, build_weighting
 from mft.weighting import coba_math as cm
 
 
@@ -32,16 +32,16 @@ def test_paper_trajectory_by_hand():
     ctl = coba(history_window=3, warmup_steps=1, tau=5.0)
 
     # t = 0: r = (1, 1), one point -> slopes 0; t <= W -> uniform
-    np.testing.assert_array_equal(ctl.update(val_losses=LOSSES[0]), [0.5, 0.5])
+    np.testing.assert_array_equal(ctl.update(Signals(val_losses=LOSSES[0])), [0.5, 0.5])
     assert ctl.scores()["slopes"] == [0.0, 0.0]
 
     # t = 1: two points -> slopes (0.9 - 1, 0.95 - 1) = (-0.1, -0.05); still t <= W -> uniform
-    np.testing.assert_array_equal(ctl.update(val_losses=LOSSES[1]), [0.5, 0.5])
+    np.testing.assert_array_equal(ctl.update(Signals(val_losses=LOSSES[1])), [0.5, 0.5])
     np.testing.assert_allclose(ctl.scores()["slopes"], [-0.1, -0.05], rtol=1e-12)
     assert ctl.scores()["df"] == 1.0 and ctl.scores()["rcs"] == [0.5, 0.5]
 
     # t = 2: window s = 0..2; slopes -0.1 and ((-1)(1) + (1)(0.925)) / 2 = -0.0375
-    w = ctl.update(val_losses=LOSSES[2])
+    w = ctl.update(Signals(val_losses=LOSSES[2]))
     s = ctl.scores()
     np.testing.assert_allclose(s["slopes"], [-0.1, -0.0375], rtol=1e-12)
     # DF history alpha_max(2) = -0.0375 only: n = 1 -> DF = min(1 * 1, 1) = 1
@@ -57,7 +57,7 @@ def test_paper_trajectory_by_hand():
 
     # t = 3: window s = 1..3; task 1 (0.9, 0.8, 0.75): (0.75 - 0.9) / 2 = -0.075;
     # task 2 (0.95, 0.925, 0.975): (0.975 - 0.95) / 2 = +0.0125 (rising)
-    w = ctl.update(val_losses=LOSSES[3])
+    w = ctl.update(Signals(val_losses=LOSSES[3]))
     s = ctl.scores()
     np.testing.assert_allclose(s["slopes"], [-0.075, 0.0125], rtol=1e-12)
     # DF history (-0.0375, 0.0125): n = 2, sum 0.05, logits -5 * 2 * a / 0.05 = (7.5, -2.5)
@@ -78,12 +78,12 @@ def test_mftcoder_trajectory_by_hand():
     ctl = coba(history_window=3, warmup_steps=1, tau=5.0, variant="mftcoder")
     ctl.start([2.0, 4.0])  # the denominators; here equal to the first update's losses
 
-    np.testing.assert_array_equal(ctl.update(val_losses=LOSSES[0]), [0.5, 0.5])  # c = 0 < W
+    np.testing.assert_array_equal(ctl.update(Signals(val_losses=LOSSES[0])), [0.5, 0.5])  # c = 0 < W
 
     # c = 1 = W: computed already (the paper variant is uniform here).
     # slopes (-0.1, -0.05); max-ratio curve (1, 0.95) -> slope -0.05; DF history (-0.05), n = 1 -> 1
     # ACS window min(c-W+1, N-W+1) = 1 slope: logits -1 * a / |a| = (1, 1) -> uniform
-    w = ctl.update(val_losses=LOSSES[1])
+    w = ctl.update(Signals(val_losses=LOSSES[1]))
     s = ctl.scores()
     rcs = softmax_by_hand(2 * -0.1 / 0.15, 2 * -0.05 / 0.15)
     assert s["df"] == 1.0 and s["acs"] == [0.5, 0.5]
@@ -92,7 +92,7 @@ def test_mftcoder_trajectory_by_hand():
 
     # c = 2: slopes (-0.1, -0.0375); max curve (1, 0.95, 0.925) -> slope -0.0375
     # DF history (-0.05, -0.0375): n = 2, sum 0.0875, logits -5 * 2 * a / 0.0875 (not clipped)
-    w = ctl.update(val_losses=LOSSES[2])
+    w = ctl.update(Signals(val_losses=LOSSES[2]))
     s = ctl.scores()
     df = 2 * softmax_by_hand(-10 * -0.05 / 0.0875, -10 * -0.0375 / 0.0875)[1]  # = 2 / (1 + e^(10/7))
     assert s["df"] == pytest.approx(df, rel=1e-12)
@@ -105,7 +105,7 @@ def test_mftcoder_trajectory_by_hand():
 
     # c = 3: max curve over the last 3 ratios (0.95, 0.925, 0.975) -> slope +0.0125
     # DF history (-0.05, -0.0375, 0.0125): n = 3, sum 0.1, logits -5 * 3 * a / 0.1 = -150 a
-    w = ctl.update(val_losses=LOSSES[3])
+    w = ctl.update(Signals(val_losses=LOSSES[3]))
     df = 3 * softmax_by_hand(7.5, 5.625, -1.875)[2]
     assert ctl.scores()["df"] == pytest.approx(df, rel=1e-12)
     rcs = softmax_by_hand(2 * -0.075 / 0.0875, 2 * 0.0125 / 0.0875)
@@ -124,7 +124,7 @@ def test_mftcoder_ratio_denominators_come_from_start():
     paper.start([1.0, 1.0])  # ignored: the paper's l(0) is the first update's losses
     for ctl in (with_start, without, paper):
         for losses in LOSSES[:2]:
-            ctl.update(val_losses=losses)
+            ctl.update(Signals(val_losses=losses))
     # ratios to (1, 1): (2, 4) -> (1.8, 3.8): slopes (-0.2, -0.2); to l(0) = (2, 4): (-0.1, -0.05)
     np.testing.assert_allclose(with_start.scores()["slopes"], [-0.2, -0.2], rtol=1e-12)
     np.testing.assert_allclose(without.scores()["slopes"], [-0.1, -0.05], rtol=1e-12)
@@ -138,7 +138,7 @@ def test_mftcoder_df_can_exceed_one_and_paper_cannot():
     for t in range(15):
         losses = [2.0 * (1 - 0.002 * t * t), 3.0 * (1 - 0.003 * t * t), 2.5 * (1 - 0.001 * t * t)]
         for name, ctl in (("paper", paper), ("mftcoder", mft)):
-            ctl.update(val_losses=losses)
+            ctl.update(Signals(val_losses=losses))
             dfs[name].append(ctl.scores()["df"])
     assert max(dfs["mftcoder"]) > 1.5
     assert max(dfs["paper"]) == 1.0
@@ -148,7 +148,7 @@ def test_warmup_boundaries_of_both_variants():
     losses = [[2.0 - 0.1 * t, 3.0 - 0.05 * t * t, 2.5 - 0.02 * t] for t in range(8)]
     paper, mft = (coba(3, history_window=5, warmup_steps=3, variant=v) for v in ("paper", "mftcoder"))
     for t, l in enumerate(losses):
-        wp, wm = paper.update(val_losses=l), mft.update(val_losses=l)
+        wp, wm = paper.update(Signals(val_losses=l)), mft.update(Signals(val_losses=l))
         assert np.array_equal(wp, [1 / 3] * 3) == (t <= 3)   # paper: uniform for t <= W
         assert np.array_equal(wm, [1 / 3] * 3) == (t < 3)    # mftcoder: computed from c = W
 
@@ -158,7 +158,7 @@ def test_constant_losses_give_uniform_weights_without_nan():
     for variant in ("paper", "mftcoder"):
         ctl = coba(3, history_window=4, warmup_steps=1, variant=variant)
         for _ in range(10):
-            w = ctl.update(val_losses=[1.0, 2.0, 3.0])
+            w = ctl.update(Signals(val_losses=[1.0, 2.0, 3.0]))
         s = ctl.scores()
         assert s["slopes"] == [0.0, 0.0, 0.0] and s["df"] == 1.0  # all-zero slopes: DF sum 0 -> 1
         np.testing.assert_allclose(s["rcs"], [1 / 3] * 3)  # RCS sum 0 -> uniform
@@ -169,7 +169,7 @@ def test_constant_losses_give_uniform_weights_without_nan():
 def test_acs_of_a_flat_task_is_a_zero_logit():
     ctl = coba(2, history_window=3, warmup_steps=0)
     for t in range(4):
-        ctl.update(val_losses=[1.0, 2.0 - 0.1 * t])  # task 1 flat, task 2 falls 0.05 per step in ratio
+        ctl.update(Signals(val_losses=[1.0, 2.0 - 0.1 * t]))  # task 1 flat, task 2 falls 0.05 per step in ratio
     # window of slopes s = 1..3 for task 2: all -0.05 -> logit -3 * -0.05 / 0.15 = 1; task 1: 0
     np.testing.assert_allclose(ctl.scores()["acs"], softmax_by_hand(0.0, 1.0), rtol=1e-12)
 
@@ -178,12 +178,12 @@ def test_non_finite_losses_are_skipped(caplog):
     ctl = coba(3, history_window=4, warmup_steps=1)
     rng = np.random.default_rng(0)
     for _ in range(6):
-        ctl.update(val_losses=rng.uniform(1, 2, 3))
+        ctl.update(Signals(val_losses=rng.uniform(1, 2, 3)))
     before_w, before_state, before_scores = ctl.weights, ctl.state_dict(), ctl.scores()
     for bad in ([float("nan"), 1.0, 1.0], [1.0, float("inf"), 1.0], [1.0, 1.0, -float("inf")]):
         with caplog.at_level(logging.WARNING, logger="mft.weighting.coba"):
             caplog.clear()
-            w = ctl.update(val_losses=bad)
+            w = ctl.update(Signals(val_losses=bad))
         assert len(caplog.records) == 1 and "non-finite" in caplog.records[0].getMessage()
         np.testing.assert_array_equal(w, before_w)
         assert ctl.t == 6 and ctl.state_dict() == before_state and ctl.scores() == before_scores
@@ -191,10 +191,10 @@ def test_non_finite_losses_are_skipped(caplog):
 
 def test_non_finite_first_update_does_not_set_l0():
     ctl = coba(2, history_window=3, warmup_steps=0)
-    ctl.update(val_losses=[float("nan"), 1.0])
+    ctl.update(Signals(val_losses=[float("nan"), 1.0]))
     assert ctl.t == 0
-    ctl.update(val_losses=[2.0, 4.0])
-    ctl.update(val_losses=[1.8, 3.8])
+    ctl.update(Signals(val_losses=[2.0, 4.0]))
+    ctl.update(Signals(val_losses=[1.8, 3.8]))
     np.testing.assert_allclose(ctl.scores()["slopes"], [-0.1, -0.05], rtol=1e-12)  # l(0) = (2, 4)
 
 
@@ -202,13 +202,13 @@ def test_zero_or_negative_denominator_is_a_clear_error():
     for first in ([0.0, 1.0], [-1.0, 1.0]):
         ctl = coba(2, history_window=3, warmup_steps=0)
         with pytest.raises(ValueError, match=r"l_i\(0\) must be > 0.*tasks \[0\]"):
-            ctl.update(val_losses=first)
+            ctl.update(Signals(val_losses=first))
         assert ctl.t == 0  # unchanged; a valid first update still works
-        ctl.update(val_losses=[1.0, 1.0])
+        ctl.update(Signals(val_losses=[1.0, 1.0]))
     mft = coba(2, history_window=3, warmup_steps=0, variant="mftcoder")
     with pytest.raises(ValueError, match="start\\(\\) needs finite validation losses > 0"):
         mft.start([0.0, 1.0])
-    mft.update(val_losses=[1.0, 1.0])
+    mft.update(Signals(val_losses=[1.0, 1.0]))
     with pytest.raises(RuntimeError, match="before the first update"):
         mft.start([1.0, 1.0])
 
@@ -216,7 +216,7 @@ def test_zero_or_negative_denominator_is_a_clear_error():
 def test_bad_input_shapes():
     ctl = coba(3, history_window=3, warmup_steps=0)
     with pytest.raises(ValueError, match="3 tasks, got shape \\(2,\\)"):
-        ctl.update(val_losses=[1.0, 2.0])
+        ctl.update(Signals(val_losses=[1.0, 2.0]))
     with pytest.raises(ValueError, match="needs val_losses="):
         ctl.update()
 
@@ -226,9 +226,9 @@ def test_accepts_lists_arrays_and_tensors():
 
     a, b, c = (coba(2, history_window=3, warmup_steps=0) for _ in range(3))
     for losses in LOSSES:
-        wa = a.update(val_losses=losses)
-        wb = b.update(val_losses=np.array(losses))
-        wc = c.update(val_losses=torch.tensor(losses, dtype=torch.float64))
+        wa = a.update(Signals(val_losses=losses))
+        wb = b.update(Signals(val_losses=np.array(losses)))
+        wc = c.update(Signals(val_losses=torch.tensor(losses, dtype=torch.float64)))
     assert wa.tolist() == wb.tolist() == wc.tolist()
     assert isinstance(wa, np.ndarray) and wa.dtype == np.float64 and wa.shape == (2,)
 
@@ -251,7 +251,7 @@ def test_diverging_task_loses_weight_and_df_drops(variant):
     ctl = coba(3, history_window=10, warmup_steps=5, tau=5.0, variant=variant)
     dfs, weights = [], []
     for losses in synthetic_losses(60, turn=30):
-        weights.append(ctl.update(val_losses=losses))
+        weights.append(ctl.update(Signals(val_losses=losses)))
         dfs.append(ctl.scores()["df"])
     assert min(dfs[6:31]) > 1 - 1e-9          # all converging: DF stays 1
     assert dfs[35] < 0.1 and dfs[40] < 1e-3   # within a few steps of the turn DF heads to 0
@@ -264,7 +264,7 @@ def test_diverging_task_loses_weight_and_df_drops(variant):
 def test_all_converging_history_keeps_df_at_one(variant):
     ctl = coba(3, history_window=10, warmup_steps=5, variant=variant)
     for t, losses in enumerate(synthetic_losses(60)):
-        ctl.update(val_losses=losses)
+        ctl.update(Signals(val_losses=losses))
         if t > 5:
             assert ctl.scores()["df"] == pytest.approx(1.0, abs=1e-9)
 
@@ -307,7 +307,7 @@ def test_controller_matches_from_scratch_recomputation(variant, n, w):
     if start:
         ctl.start(start)
     for t in range(len(losses)):  # 30 steps > 2N: the trailing windows wrap several times
-        got = ctl.update(val_losses=losses[t])
+        got = ctl.update(Signals(val_losses=losses[t]))
         np.testing.assert_allclose(got, from_scratch(losses[:t + 1], n, w, 3.0, variant, start),
                                    rtol=1e-10, atol=1e-15)
 
@@ -321,13 +321,13 @@ def test_state_dict_round_trip_is_bitwise(variant):
     a = coba(3, **params)
     a.start([2.0, 3.0, 1.5])
     for row in losses[:30]:
-        a.update(val_losses=row)
+        a.update(Signals(val_losses=row))
     snapshot = json.loads(json.dumps(a.state_dict()))  # as it would travel through a checkpoint
-    a_weights = [a.update(val_losses=row) for row in losses[30:]]
+    a_weights = [a.update(Signals(val_losses=row)) for row in losses[30:]]
     b = coba(3, **params)
     b.load_state_dict(snapshot)
     assert b.t == 30
-    b_weights = [b.update(val_losses=row) for row in losses[30:]]
+    b_weights = [b.update(Signals(val_losses=row)) for row in losses[30:]]
     for wa, wb in zip(a_weights, b_weights):
         assert wa.tobytes() == wb.tobytes()
     assert a.state_dict() == b.state_dict() and a.scores() == b.scores()
@@ -339,7 +339,7 @@ def test_state_round_trip_before_the_first_update():
     b = coba(2, history_window=3, warmup_steps=0, variant="mftcoder")
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
     for losses in LOSSES:
-        assert a.update(val_losses=losses).tobytes() == b.update(val_losses=losses).tobytes()
+        assert a.update(Signals(val_losses=losses)).tobytes() == b.update(Signals(val_losses=losses)).tobytes()
     # ratios to start() = 1: task 1's last three are 1.8, 1.6, 1.5 -> slope (1.5 - 1.8) / 2
     np.testing.assert_allclose(b.scores()["slopes"][0], -0.15, rtol=1e-12)
 
@@ -352,7 +352,7 @@ def test_start_checks_the_shape_in_both_variants():
 
 def test_load_state_dict_refuses_another_configuration():
     a = coba(3, history_window=8, warmup_steps=5)
-    a.update(val_losses=[1.0, 2.0, 3.0])
+    a.update(Signals(val_losses=[1.0, 2.0, 3.0]))
     state = a.state_dict()
     with pytest.raises(ValueError, match="history_window=8"):
         coba(3, history_window=9, warmup_steps=5).load_state_dict(state)
@@ -366,7 +366,7 @@ def test_scores_before_any_update_and_json_serialisable():
     ctl = coba(3, history_window=4, warmup_steps=1)
     assert ctl.scores() == {"rcs": [1 / 3] * 3, "acs": [1 / 3] * 3, "df": 1.0, "slopes": [0.0] * 3}
     for t in range(6):
-        ctl.update(val_losses=[1.0 + t, 2.0, 3.0 - 0.1 * t])
+        ctl.update(Signals(val_losses=[1.0 + t, 2.0, 3.0 - 0.1 * t]))
     json.dumps(ctl.scores())
     json.dumps(ctl.state_dict())
 
@@ -392,7 +392,7 @@ def test_weights_are_a_distribution_for_any_finite_losses(run):
     k, losses, params = run
     ctl = coba(k, **params)
     for row in losses:
-        w = ctl.update(val_losses=row)
+        w = ctl.update(Signals(val_losses=row))
         assert w.shape == (k,) and np.isfinite(w).all()
         assert (w >= 0).all()
         assert w.sum() == pytest.approx(1.0, abs=1e-12)
@@ -409,9 +409,9 @@ def test_ablations_fix_the_divergence_factor():
     ablated = {a: build_weighting("coba", num_tasks=3, history_window=3, warmup_steps=1, ablate=a)
                for a in ("rcs", "acs", "df")}
     for row in losses:
-        full.update(val_losses=row)
+        full.update(Signals(val_losses=row))
         for ctl in ablated.values():
-            ctl.update(val_losses=row)
+            ctl.update(Signals(val_losses=row))
     rcs, acs = np.array(full.scores()["rcs"]), np.array(full.scores()["acs"])
     assert np.allclose(ablated["rcs"].weights, acs)
     assert np.allclose(ablated["acs"].weights, rcs)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from mft.weighting import WeightingMethod, available_methods, build_weighting, register
+from mft.weighting import Needs, Signals, WeightingMethod, available_methods, build_weighting, register
 from mft.weighting import base
 
 
@@ -23,7 +23,7 @@ def test_needs_flags():
     uniform = build_weighting("uniform", num_tasks=2)
     coba = build_weighting("coba", num_tasks=2, history_window=4, warmup_steps=1)
     def flags(m):
-        return m.needs_val_losses, m.needs_train_losses, m.needs_grads
+        return m.needs.val_losses, m.needs.train_losses, m.needs.grad_norms
 
     assert flags(uniform) == (False, False, False)
     assert flags(coba) == (True, False, False)
@@ -59,11 +59,12 @@ def test_unknown_parameter_names_method_closest_and_valid():
     (dict(tau=-1), "weighting.tau must be > 0, got -1"),
     (dict(tau=0.0), "weighting.tau must be > 0, got 0.0"),
     (dict(tau=float("nan")), "weighting.tau must be a finite number > 0"),
-    (dict(tau=True), "weighting.tau must be a finite number > 0"),
+    (dict(tau=True), "weighting.tau must be a number, got a boolean True"),
     (dict(history_window=1), "weighting.history_window must be an integer >= 2 or 'auto', got 1"),
-    (dict(history_window=2.5), "weighting.history_window must be an integer >= 2 or 'auto', got 2.5"),
+    (dict(history_window=2.5), "weighting.history_window must be int or str, got a float 2.5"),
+    (dict(history_window="all"), "weighting.history_window must be an integer >= 2 or 'auto', got 'all'"),
     (dict(warmup_steps=-1), "weighting.warmup_steps must be an integer >= 0 or 'auto', got -1"),
-    (dict(variant="Paper"), "weighting.variant must be one of 'paper', 'mftcoder', got 'Paper'"),
+    (dict(variant="Paper"), "weighting.variant: 'Paper' is not one of paper, mftcoder; did you mean 'paper'?"),
     (dict(num_valid_batches=0), "weighting.num_valid_batches must be an integer >= 1 or None, got 0"),
 ])
 def test_invalid_values_name_parameter_method_and_valid_parameters(params, message):
@@ -107,7 +108,7 @@ def test_uniform_method():
         w = ctl.update()
         assert isinstance(w, np.ndarray) and w.dtype == np.float64
         np.testing.assert_array_equal(w, [0.25] * 4)
-    assert ctl.update(val_losses=[1.0, 2.0, 3.0, 4.0]).tolist() == [0.25] * 4
+    assert ctl.update(Signals(val_losses=[1.0, 2.0, 3.0, 4.0])).tolist() == [0.25] * 4
     ctl.start([1.0, 2.0, 3.0, 4.0])  # default no-op
     assert ctl.scores() == {}
     state = json.loads(json.dumps(ctl.state_dict()))
@@ -126,22 +127,16 @@ def test_weights_property_is_a_copy():
 def test_register_a_new_method(scratch_registry):
     @register("constant_first")
     class ConstantFirst(WeightingMethod):
-        needs_train_losses = True
+        needs = Needs(train_losses=True)
 
-        def update(self, *, val_losses=None, train_losses=None):
-            self._loss_vector(train_losses, "train_losses")
+        def _update(self, signals):
+            assert signals.train_losses.dtype == np.float64  # checked and converted by update()
             self._weights = np.eye(self.num_tasks)[0]
             return self.weights
 
-        def state_dict(self):
-            return self._state_header()
-
-        def load_state_dict(self, state):
-            self._check_state(state)
-
     assert "constant_first" in available_methods()
     ctl = build_weighting("constant_first", num_tasks=3)
-    assert ctl.update(train_losses=[1.0, 1.0, 1.0]).tolist() == [1.0, 0.0, 0.0]
+    assert ctl.update(Signals(train_losses=[1.0, 1.0, 1.0])).tolist() == [1.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="needs train_losses="):
         ctl.update()
     with pytest.raises(ValueError, match="has no parameter 'tau'"):
@@ -152,14 +147,8 @@ def test_register_refuses_clashes_and_non_methods(scratch_registry):
     with pytest.raises(ValueError, match="already registered"):
         @register("uniform")
         class Other(WeightingMethod):
-            def update(self, *, val_losses=None, train_losses=None):
+            def _update(self, signals):
                 return self.weights
-
-            def state_dict(self):
-                return {}
-
-            def load_state_dict(self, state):
-                pass
     with pytest.raises(TypeError, match="WeightingMethod subclass"):
         register("plain")(object)
     with pytest.raises(ValueError, match="lower-case identifiers"):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .coba_math import softmax
+from .functional import softmax
 
 FAMO_EPS = 1e-8  # the reference code's constant inside log(l - m + 1e-8)
 

@@ -14,21 +14,10 @@ Every function here is stateless; ``mft.weighting.coba.CoBa`` keeps the historie
 """
 from __future__ import annotations
 
-import math
-from typing import Callable, Optional
-
 import numpy as np
 from numpy.typing import ArrayLike
 
-# c -> log sum_s exp(c * (h_last - h_s)) over a DF history, or None when it has no cheaper way
-LogSumExp = Callable[[float], Optional[float]]
-
-
-def softmax(z: ArrayLike) -> np.ndarray:
-    """Numerically stable softmax of a 1-D vector (the max is subtracted before exp)."""
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max())
-    return e / e.sum()
+from .functional import softmax
 
 
 def ols_slope(y: ArrayLike, x: ArrayLike | None = None) -> float:
@@ -113,14 +102,13 @@ def absolute_convergence_scores(slope_window: ArrayLike) -> np.ndarray:
     return softmax(z)
 
 
-def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None,
-                          log_sum_exp: LogSumExp | None = None) -> float:
+def n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None = None) -> float:
     """n * softmax_s( -tau * n * h(s) / sum_u |h(u)| )[s = last]; 1.0 when the sum is 0.
 
     Only the last element is needed: softmax[last] = 1 / sum_s exp(c * (h_last - h_s)) with
     c = tau * n / sum|h|. The s = last term is exactly 1, so the sum is >= 1; an overflowing term
-    gives inf and the result 0.0, which is the value to double precision. O(n) NumPy, no refits,
-    unless ``log_sum_exp`` (c -> log of that sum, or None to ask for the direct pass) answers.
+    gives inf and the result 0.0, which is the value to double precision. One O(n) NumPy pass, no
+    refits (about 165 us at n = 1e5).
     """
     h = np.asarray(history, dtype=np.float64)
     n = h.size
@@ -130,10 +118,6 @@ def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None,
     if total == 0.0:
         return 1.0
     c = tau * n / total
-    if log_sum_exp is not None and math.isfinite(c):
-        log_sum = log_sum_exp(c)
-        if log_sum is not None:
-            return n * math.exp(-log_sum)
     d = np.subtract(h, h[-1])  # h_s - h_last; |.| <= total
     if np.isfinite(c):
         d *= -c
@@ -145,9 +129,7 @@ def _n_times_last_softmax(history: ArrayLike, tau: float, abs_sum: float | None,
     return float(n / d.sum())
 
 
-def divergence_factor_paper(alpha_max_history: ArrayLike, tau: float,
-                            abs_sum: float | None = None,
-                            log_sum_exp: LogSumExp | None = None) -> float:
+def divergence_factor_paper(alpha_max_history: ArrayLike, tau: float, abs_sum: float | None = None) -> float:
     """DF (paper eq. 7, "Divergence Factor"), as docs/design.md ("CoBa") reads it:
 
         DF(t) = min( n * softmax_s( -tau * n * alpha_max(s) / sum_u |alpha_max(u)| )[s = t], 1 )
@@ -159,22 +141,19 @@ def divergence_factor_paper(alpha_max_history: ArrayLike, tau: float,
     values (without them a negative sum would reward divergence).
     DF near 1: the largest task slope is as low as it has been, so RCS leads; DF near 0: the
     largest slope has risen above its history (a task diverges), so ACS leads.
-    ``abs_sum`` lets the caller pass its running sum_u |alpha_max(u)| instead of a recompute;
-    ``log_sum_exp`` (c -> log sum_s exp(c * (h_last - h_s)) over the same history, or None) lets it
-    pass a cached summary instead of the O(n) pass (``_history.ExpSumHistory.log_sum_exp_to_last``).
+    ``abs_sum`` lets the caller pass its running sum_u |alpha_max(u)| instead of a recompute.
     """
-    return min(_n_times_last_softmax(alpha_max_history, tau, abs_sum, log_sum_exp), 1.0)
+    return min(n_times_last_softmax(alpha_max_history, tau, abs_sum), 1.0)
 
 
 def divergence_factor_mftcoder(max_ratio_slope_history: ArrayLike, tau: float,
-                               abs_sum: float | None = None,
-                               log_sum_exp: LogSumExp | None = None) -> float:
+                               abs_sum: float | None = None) -> float:
     """DF of the authors' code (MFTCoder 8ba13f4): the same n * softmax(...)[last] as
     ``divergence_factor_paper`` but over the slopes of the maximum-ratio curve
     (``max_ratio_curve_slope``) from step c = W on (n = c - W + 1, no window), and NOT clipped at
     1: it can exceed 1, which gives ACS a negative coefficient in the final mix. 1 when the sum
-    is 0 (MFTCoder divides by zero there). ``abs_sum``, ``log_sum_exp``: as there."""
-    return _n_times_last_softmax(max_ratio_slope_history, tau, abs_sum, log_sum_exp)
+    is 0 (MFTCoder divides by zero there). ``abs_sum``: as there."""
+    return n_times_last_softmax(max_ratio_slope_history, tau, abs_sum)
 
 
 def mftcoder_acs_window(c: int, history_window: int, warmup_steps: int) -> int:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._common import check_period, check_real, check_steps_per_epoch, from_json, present, to_json
-from .base import WeightingMethod, register
+from .base import Needs, Signals, WeightingMethod, from_json, register, to_json
+from .common import check_period, check_real, check_steps_per_epoch, present
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class DWA(WeightingMethod):
     """
 
     Params = DWAParams
-    needs_train_losses = True
+    needs = Needs(train_losses=True)
 
     def __init__(self, num_tasks: int, **params: Any) -> None:
         super().__init__(num_tasks, **params)
@@ -57,19 +57,13 @@ class DWA(WeightingMethod):
         self.temperature = float(p.temperature)
         self.period = int(p.steps_per_epoch) if p.period == "epoch" else int(p.period)
         k = self.num_tasks
-        self._t = 0
         self._sums, self._counts = np.zeros(k), np.zeros(k, dtype=np.int64)
         self._averages: list[np.ndarray] = []  # the last two closed periods, oldest first (NaN: none)
         self._periods = 0                      # closed periods
         self._ratios = np.ones(k)
 
-    @property
-    def t(self) -> int:
-        return self._t
-
-    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
-               after_losses: Any = None) -> np.ndarray:
-        losses = self._loss_vector(train_losses, "train_losses")
+    def _update(self, signals: Signals) -> np.ndarray:
+        losses = signals.train_losses
         t = self._t
         self._t = t + 1
         ok = present(losses, "dwa", "train_losses", logger, t)
@@ -104,16 +98,13 @@ class DWA(WeightingMethod):
     def _config(self) -> dict[str, Any]:
         return {"period": self.period}
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         """temperature in it is informational (a resumed run may change it from the next period)."""
-        return {**self._state_header(), **self._config(), "temperature": self.temperature,
-                "t": self._t, "sums": self._sums.tolist(), "counts": self._counts.tolist(),
+        return {"temperature": self.temperature, "sums": self._sums.tolist(), "counts": self._counts.tolist(),
                 "averages": [to_json(a) for a in self._averages], "periods": self._periods,
                 "ratios": self._ratios.tolist(), "weights": self._weights.tolist()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state, **self._config())
-        self._t = int(state["t"])
+    def _load_state(self, state: dict[str, Any]) -> None:
         self._sums = np.asarray(state["sums"], dtype=np.float64)
         self._counts = np.asarray(state["counts"], dtype=np.int64)
         self._averages = [from_json(a) for a in state["averages"]]

@@ -32,23 +32,22 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._adam import Adam
-from ._common import LossSource, check_real, check_source, from_json, present, to_json
-from .base import WeightingMethod, register
-from .coba_math import softmax
+from .adam import Adam
+from .base import Needs, Signals, WeightingMethod, from_json, register, to_json
+from .common import SOURCES, LossSource, check_real, present
+from .functional import softmax
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class FAMOParams:
-    source: str = "train"       # "train" (FAMO) or "valid" (FAMO*)
+    source: str = dataclasses.field(default="train", metadata={"choices": SOURCES})  # "train" (FAMO) or "valid" (FAMO*)
     lr: float = 0.025           # the logits' Adam learning rate (paper)
     weight_decay: float = 0.01  # L2 on the logits, added to their gradient (paper's gamma)
-    min_losses: float | tuple[float, ...] = 0.0  # m_i: one number for every task, or one per task
+    min_losses: float | list[float] = 0.0  # m_i: one number for every task, or one per task
 
     def __post_init__(self) -> None:
-        check_source(self.source)
         check_real("lr", self.lr, low=0.0, low_open=True)
         check_real("weight_decay", self.weight_decay, low=0.0)
         if isinstance(self.min_losses, Real) and not isinstance(self.min_losses, bool):
@@ -92,20 +91,14 @@ class FAMO(LossSource, WeightingMethod):
         self._logits = np.zeros(k)
         self._gaps = np.full(k, math.nan)   # latest D_i (after the step); NaN until measured
         self._delta = np.full(k, math.nan)
-        self._t = 0
 
     @property
-    def after_step(self) -> str:  # type: ignore[override]
-        return self.source
+    def needs(self) -> Needs:  # type: ignore[override]
+        return self._source_needs(after_step=self.source)
 
-    @property
-    def t(self) -> int:
-        return self._t
-
-    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
-               after_losses: Any = None) -> np.ndarray:
-        before, what = self._source_losses(val_losses, train_losses)
-        after = self._loss_vector(after_losses, "after_losses")
+    def _update(self, signals: Signals) -> np.ndarray:
+        before, what = self._source_losses(signals)
+        after = signals.after_losses
         t = self._t
         self._t = t + 1
         gap_before, gap_after = bm.famo_gaps(before, self.min_losses), bm.famo_gaps(after, self.min_losses)
@@ -144,16 +137,13 @@ class FAMO(LossSource, WeightingMethod):
     def _config(self) -> dict[str, Any]:
         return {"source": self.source}
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         """lr, weight_decay and min_losses in it are informational (a resumed run may change them)."""
-        return {**self._state_header(), **self._config(), "lr": self._adam.lr,
-                "weight_decay": self._adam.weight_decay, "min_losses": self.min_losses.tolist(),
-                "t": self._t, "logits": self._logits.tolist(), "gaps": to_json(self._gaps),
+        return {"lr": self._adam.lr, "weight_decay": self._adam.weight_decay,
+                "min_losses": self.min_losses.tolist(), "logits": self._logits.tolist(), "gaps": to_json(self._gaps),
                 "delta": to_json(self._delta), "adam": self._adam.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state, **self._config())
-        self._t = int(state["t"])
+    def _load_state(self, state: dict[str, Any]) -> None:
         self._logits = np.asarray(state["logits"], dtype=np.float64)
         self._gaps = from_json(state["gaps"])
         self._delta = from_json(state["delta"])

@@ -28,21 +28,20 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._adam import Adam
-from ._common import LossSource, start_reference, check_real, check_source, from_json, present, to_json
-from .base import WeightingMethod, register
+from .adam import Adam
+from .base import Needs, Signals, WeightingMethod, from_json, register, to_json
+from .common import SOURCES, LossSource, check_real, present, start_reference
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class GradNormParams:
-    source: str = "train"   # "train" (GradNorm) or "valid" (GradNorm*: ratios from validation losses)
+    source: str = dataclasses.field(default="train", metadata={"choices": SOURCES})  # "train" (GradNorm) or "valid" (GradNorm*: ratios from validation losses)
     alpha: float = 1.5      # restoring force: larger pulls slow tasks harder
     lr: float = 0.025       # the weights' own Adam learning rate (not from the paper; see module doc)
 
     def __post_init__(self) -> None:
-        check_source(self.source)
         check_real("alpha", self.alpha, low=0.0)
         check_real("lr", self.lr, low=0.0, low_open=True)
 
@@ -63,7 +62,6 @@ class GradNorm(LossSource, WeightingMethod):
     """
 
     Params = GradNormParams
-    needs_grads = True
 
     def __init__(self, num_tasks: int, **params: Any) -> None:
         super().__init__(num_tasks, **params)
@@ -74,13 +72,12 @@ class GradNorm(LossSource, WeightingMethod):
         self._raw = np.ones(k)                # w, summing to K
         self._initial = np.full(k, math.nan)  # l_i(0); NaN = not known yet
         self._started = False
-        self._t = 0
         self._last = {key: np.full(k, math.nan) for key in ("inverse_rates", "weighted_grad_norms", "targets")}
         self._loss = 0.0
 
     @property
-    def t(self) -> int:
-        return self._t
+    def needs(self) -> Needs:  # type: ignore[override]
+        return self._source_needs(grad_norms=True)
 
     def start(self, val_losses: Any = None) -> None:
         """Source "valid": the full validation losses before training become l_i(0) (tasks whose
@@ -93,10 +90,9 @@ class GradNorm(LossSource, WeightingMethod):
         self._initial = start_reference("gradnorm", losses, self._t)
         self._started = True
 
-    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
-               after_losses: Any = None) -> np.ndarray:
-        losses, what = self._source_losses(val_losses, train_losses)
-        norms = self._loss_vector(grad_norms, "grad_norms")
+    def _update(self, signals: Signals) -> np.ndarray:
+        losses, what = self._source_losses(signals)
+        norms = signals.grad_norms
         t = self._t
         self._t = t + 1
         if self.source == "valid" and t == 0 and not self._started:
@@ -135,16 +131,13 @@ class GradNorm(LossSource, WeightingMethod):
     def _config(self) -> dict[str, Any]:
         return {"source": self.source}
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         """alpha and lr in it are informational (a resumed run may change them)."""
-        return {**self._state_header(), **self._config(), "alpha": self.alpha, "lr": self._adam.lr,
-                "t": self._t, "raw_weights": self._raw.tolist(), "initial_losses": to_json(self._initial),
+        return {"alpha": self.alpha, "lr": self._adam.lr, "raw_weights": self._raw.tolist(), "initial_losses": to_json(self._initial),
                 "started": self._started, "adam": self._adam.state_dict(),
                 "last": {k: to_json(v) for k, v in self._last.items()}, "gradnorm_loss": self._loss}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state, **self._config())
-        self._t = int(state["t"])
+    def _load_state(self, state: dict[str, Any]) -> None:
         self._raw = np.asarray(state["raw_weights"], dtype=np.float64)
         self._weights = bm.normalise(self._raw)
         self._initial = from_json(state["initial_losses"])

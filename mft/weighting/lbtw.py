@@ -22,22 +22,21 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._common import (LossSource, check_period, check_real, check_source, check_steps_per_epoch, from_json,
-                      present, resolve_period, start_reference, to_json)
-from .base import WeightingMethod, register
+from .base import Needs, Signals, WeightingMethod, from_json, register, to_json
+from .common import (SOURCES, LossSource, check_period, check_real, check_steps_per_epoch, present,
+                     resolve_period, start_reference)
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class LBTWParams:
-    source: str = "train"                  # "train" (LBTW) or "valid" (LBTW*)
+    source: str = dataclasses.field(default="train", metadata={"choices": SOURCES})  # "train" (LBTW) or "valid" (LBTW*)
     alpha: float = 0.5                     # the exponent alpha of (l_i / l_i(0))^alpha
     reset_period: int | str | None = None  # source "train": reset l(0) every this many controller steps
     steps_per_epoch: int | None = None     # controller steps per epoch (run context; for "epoch")
 
     def __post_init__(self) -> None:
-        check_source(self.source)
         check_real("alpha", self.alpha, low=0.0)
         check_steps_per_epoch(self.steps_per_epoch)
         check_period("reset_period", self.reset_period, self.steps_per_epoch, allow_none=True)
@@ -67,14 +66,13 @@ class LBTW(LossSource, WeightingMethod):
         self.source, self.alpha = p.source, float(p.alpha)
         self.reset_period = resolve_period(p.reset_period, p.steps_per_epoch)
         k = self.num_tasks
-        self._t = 0
         self._initial = np.full(k, math.nan)  # l_i(0); NaN = not known yet
         self._ratios = np.ones(k)  # each task's last l_i / l_i(0); 1 until known
         self._started = False
 
     @property
-    def t(self) -> int:
-        return self._t
+    def needs(self) -> Needs:  # type: ignore[override]
+        return self._source_needs()
 
     def start(self, val_losses: Any = None) -> None:
         """Source "valid": the full validation losses before training become l_i(0) (a task
@@ -88,9 +86,8 @@ class LBTW(LossSource, WeightingMethod):
         self._initial = start_reference("lbtw", losses, self._t)
         self._started = True
 
-    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
-               after_losses: Any = None) -> np.ndarray:
-        losses, what = self._source_losses(val_losses, train_losses)
+    def _update(self, signals: Signals) -> np.ndarray:
+        losses, what = self._source_losses(signals)
         t = self._t
         ok = present(losses, "lbtw", what, logger, t)
         if self.source == "valid" and t == 0 and not self._started:
@@ -116,15 +113,12 @@ class LBTW(LossSource, WeightingMethod):
     def _config(self) -> dict[str, Any]:
         return {"source": self.source, "reset_period": self.reset_period}
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         """The alpha in it is informational (a resumed run may change it from the next update)."""
-        return {**self._state_header(), **self._config(), "alpha": self.alpha, "t": self._t,
-                "initial_losses": to_json(self._initial), "ratios": self._ratios.tolist(),
+        return {"alpha": self.alpha, "initial_losses": to_json(self._initial), "ratios": self._ratios.tolist(),
                 "weights": self._weights.tolist(), "started": self._started}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state, **self._config())
-        self._t = int(state["t"])
+    def _load_state(self, state: dict[str, Any]) -> None:
         self._initial = from_json(state["initial_losses"])
         self._ratios = np.asarray(state["ratios"], dtype=np.float64)
         self._weights = np.asarray(state["weights"], dtype=np.float64)

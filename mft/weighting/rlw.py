@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._common import is_int
-from .base import WeightingMethod, register
+from .common import is_int
+from .base import Signals, WeightingMethod, register
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,14 +37,8 @@ class RandomWeighting(WeightingMethod):
         self.seed = int(self.params.seed)
         self._rng = np.random.default_rng(self.seed)
         self._z = np.zeros(self.num_tasks)
-        self._t = 0
 
-    @property
-    def t(self) -> int:
-        return self._t
-
-    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
-               after_losses: Any = None) -> np.ndarray:
+    def _update(self, signals: Signals) -> np.ndarray:
         self._z = self._rng.standard_normal(self.num_tasks)
         self._weights = bm.rlw_weights(self._z)
         self._t += 1
@@ -53,17 +47,14 @@ class RandomWeighting(WeightingMethod):
     def scores(self) -> dict[str, list[float] | float]:
         return {"logits": self._z.tolist()}
 
-    def state_dict(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         """The generator state (Python ints, JSON-safe) continues the sequence exactly; seed is
         informational once a state exists."""
-        return {**self._state_header(), "seed": self.seed, "t": self._t, "logits": self._z.tolist(),
-                "rng": self._rng.bit_generator.state}
+        return {"seed": self.seed, "logits": self._z.tolist(), "rng": self._rng.bit_generator.state}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state)
+    def _load_state(self, state: dict[str, Any]) -> None:
         rng = np.random.default_rng()
         rng.bit_generator.state = state["rng"]
         self._rng = rng
-        self._t = int(state["t"])
         self._z = np.asarray(state["logits"], dtype=np.float64)
         self._weights = bm.rlw_weights(self._z) if self._t else np.full(self.num_tasks, 1.0 / self.num_tasks)

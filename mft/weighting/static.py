@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from .base import WeightingMethod, register
+from .base import Signals, WeightingMethod, register
 
 
 @dataclasses.dataclass(frozen=True)
 class StaticParams:
-    weights: tuple[float, ...] = ()   # one non-negative number per task; () = uniform
+    weights: list[float] = dataclasses.field(default_factory=list)  # one non-negative number per task; [] = uniform
 
     def __post_init__(self) -> None:
         values = tuple(self.weights)
@@ -38,11 +38,8 @@ class StaticWeighting(WeightingMethod):
                 raise ValueError(f"weighting.weights has {len(given)} values for {self.num_tasks} tasks")
             self._weights = np.asarray(given, dtype=np.float64) / sum(given)
 
-    def update(self, *, val_losses: Any = None, train_losses: Any = None) -> np.ndarray:
+    def _update(self, signals: Signals) -> np.ndarray:
         return self.weights
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**self._state_header(), "weights": self._weights.tolist()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state, weights=self._weights.tolist())
+    def _config(self) -> dict[str, Any]:
+        return {"weights": self._weights.tolist()}

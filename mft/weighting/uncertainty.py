@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from ._adam import Adam
-from ._common import check_real, present
-from .base import WeightingMethod, register
+from .adam import Adam
+from .common import check_real, present
+from .base import Needs, Signals, WeightingMethod, register
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Uncertainty(WeightingMethod):
     """
 
     Params = UncertaintyParams
-    needs_train_losses = True
+    needs = Needs(train_losses=True)
 
     def __init__(self, num_tasks: int, **params: Any) -> None:
         super().__init__(num_tasks, **params)
@@ -57,15 +57,9 @@ class Uncertainty(WeightingMethod):
         self._adam = Adam(self.num_tasks, lr=p.lr)
         self._s = np.full(self.num_tasks, float(p.initial_log_variance))
         self._weights = bm.uncertainty_weights(self._s)
-        self._t = 0
 
-    @property
-    def t(self) -> int:
-        return self._t
-
-    def update(self, *, val_losses: Any = None, train_losses: Any = None, grad_norms: Any = None,
-               after_losses: Any = None) -> np.ndarray:
-        losses = self._loss_vector(train_losses, "train_losses")
+    def _update(self, signals: Signals) -> np.ndarray:
+        losses = signals.train_losses
         t = self._t
         self._t = t + 1
         ok = present(losses, "uncertainty", "train_losses", logger, t)
@@ -80,14 +74,11 @@ class Uncertainty(WeightingMethod):
         return {"log_variance": self._s.tolist(), "raw_weights": bm.uncertainty_raw_weights(self._s).tolist()}
 
     # ---- checkpointing ------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         """lr in it is informational (a resumed run may change it)."""
-        return {**self._state_header(), "lr": self._adam.lr, "t": self._t,
-                "log_variance": self._s.tolist(), "adam": self._adam.state_dict()}
+        return {"lr": self._adam.lr, "log_variance": self._s.tolist(), "adam": self._adam.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_state(state)
-        self._t = int(state["t"])
+    def _load_state(self, state: dict[str, Any]) -> None:
         self._s = np.asarray(state["log_variance"], dtype=np.float64)
         self._adam.load_state_dict(state["adam"])
         self._weights = bm.uncertainty_weights(self._s)

@@ -1,5 +1,5 @@
-"""Helpers shared by the baseline methods: parameter checks, per-task signal masks, JSON encoding
-of arrays that may hold "not yet known" (NaN) entries, and the ``source`` switch."""
+"""Helpers shared by the baseline methods: parameter checks, per-task signal masks, the reference
+losses l(0) from ``start()``, and the ``source`` switch."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +8,8 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+
+from .base import Needs, Signals
 
 SOURCES = ("train", "valid")
 
@@ -30,23 +32,13 @@ class LossSource:
 
     source: str
 
-    @property
-    def needs_val_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "valid"
+    def _source_needs(self, **more: Any) -> Needs:
+        return Needs(val_losses=self.source == "valid", train_losses=self.source == "train", **more)
 
-    @property
-    def needs_train_losses(self) -> bool:  # type: ignore[override]
-        return self.source == "train"
-
-    def _source_losses(self, val_losses: Any, train_losses: Any) -> tuple[np.ndarray, str]:
-        """The losses the source names, checked, and their argument name (for messages)."""
+    def _source_losses(self, signals: Signals) -> tuple[np.ndarray, str]:
+        """The losses the source names and their signal name (for messages)."""
         what = "val_losses" if self.source == "valid" else "train_losses"
-        return self._loss_vector(val_losses if self.source == "valid" else train_losses, what), what
-
-
-def check_source(value: Any) -> None:
-    if value not in SOURCES:
-        raise ValueError(f"weighting.source must be one of {', '.join(map(repr, SOURCES))}, got {value!r}")
+        return getattr(signals, what), what
 
 
 def check_steps_per_epoch(value: Any) -> None:
@@ -81,19 +73,6 @@ def present(values: np.ndarray, label: str, what: str, logger: logging.Logger, t
         logger.warning("%s: non-finite or negative %s at controller step %d: %s; tasks %s skipped "
                        "this step", label, what, t, values.tolist(), np.flatnonzero(bad).tolist())
     return ok
-
-
-def to_json(values: np.ndarray | None) -> list[float | None] | None:
-    """A float array as a JSON-safe list: NaN (not known) becomes None; other floats are exact."""
-    if values is None:
-        return None
-    return [None if math.isnan(v) else v for v in np.asarray(values, dtype=np.float64).tolist()]
-
-
-def from_json(values: list[float | None] | None) -> np.ndarray | None:
-    if values is None:
-        return None
-    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def start_reference(method: str, losses: np.ndarray, updates_made: int) -> np.ndarray:
