@@ -1,4 +1,4 @@
-"""The baseline rules (mft.weighting.baselines_math) and the NumPy Adam (mft.weighting._adam)
+"""The baseline rules (mft.weighting.baselines_math) and the NumPy Adam (mft.weighting.adam)
 against numbers worked out by hand, each written as the arithmetic of the rule it checks."""
 import math
 
