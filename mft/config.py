@@ -21,6 +21,22 @@ from .weighting import check_weighting
 
 
 @dataclass
+class LoraSettings:
+    """LoRA adapters through peft: only the adapters train; best/ holds the merged model."""
+    r: int = 8                          # adapter rank
+    alpha: float = 16.0                 # scaling alpha / r
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])  # module names, or "all-linear" (every linear layer but the output layer)
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.lora: need r >= 1, alpha > 0 and 0 <= dropout < 1, got r={self.r}, "
+                              f"alpha={self.alpha}, dropout={self.dropout}")
+        if not self.target_modules:
+            raise ConfigError('model.lora.target_modules is empty; give module names or "all-linear"')
+
+
+@dataclass
 class ModelConfig:
     path: str = ""                      # Hugging Face model folder (config + weights)
     base: str = ""                      # or: a base-model config (configs/base_cpu.json); its cached model (launch/pretrain_base.py)
@@ -30,6 +46,9 @@ class ModelConfig:
     dtype: str = field(default="fp32", metadata={"choices": ("fp32", "bf16")})
     attn_implementation: str = field(default="sdpa", metadata={"choices": ("sdpa", "eager", "flash_attention_2", "flex_attention")})
     gradient_checkpointing: bool = False
+    trust_remote_code: bool = False     # run the Python code a model folder ships (config.json "auto_map")
+    lora: LoraSettings | None = None    # e.g. {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
+    quantization: str = field(default="", metadata={"choices": ("", "4bit")})  # "4bit": QLoRA, a frozen NF4 base (CUDA, bitsandbytes)
 
     def __post_init__(self) -> None:
         if sum(map(bool, (self.path, self.base, self.tiny))) != 1:
@@ -37,6 +56,12 @@ class ModelConfig:
                               "and model.tiny (an inline config)")
         if self.tiny and not (self.tokenizer or self.tokenizer_train_vocab):
             raise ConfigError("model.tiny needs model.tokenizer (a folder) or model.tokenizer_train_vocab (e.g. 512)")
+        if self.quantization and self.lora is None:
+            raise ConfigError(f"model.quantization = {self.quantization!r} needs model.lora: a quantized base "
+                              "cannot be trained, only adapters on top of it")
+        if self.quantization and self.tiny:
+            raise ConfigError("model.quantization needs model.path or model.base (a pretrained folder); "
+                              "model.tiny is built unquantized")
 
 
 @dataclass

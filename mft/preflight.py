@@ -3,8 +3,9 @@
 The command line runs `check_run` right after loading the config, before tokenisation, the
 model and DeepSpeed (minutes with a large model): a missing or empty data file, a missing model
 folder, a trained tokenizer's vocabulary too small for the data, a `--resume` without a
-checkpoint, an attention kernel this machine cannot train with or a DeepSpeed JSON that
-contradicts the run config ends the run here, with one line
+checkpoint, an attention kernel this machine cannot train with, a DeepSpeed JSON that
+contradicts the run config or model options that cannot run together (`model.quantization`
+without CUDA or under ZeRO-3) ends the run here, with one line
 naming the file or key. The launcher's environment ($RANK, $WORLD_SIZE) says which rank this is
 before any process group exists.
 """
@@ -55,6 +56,9 @@ def check_run(cfg: RunConfig, *, rank: int, resume: str | None = None) -> None:
     check_attention(model.attn_implementation, model.dtype, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
     check_deepspeed(deepspeed_dict(cfg), cfg, launch_world_size())
+    from .model import check_model_options
+
+    check_model_options(model, deepspeed_dict(cfg), cuda=torch.cuda.is_available())
 
 
 def check_resume(cfg: RunConfig, resume: str) -> None:

@@ -32,7 +32,12 @@ def build_tokenizer(cfg: ModelConfig, data: DataConfig, cache_dir: str, *, rank:
     if folder:
         if not os.path.isdir(folder):
             raise ConfigError(f"model.tokenizer: folder {folder} not found")
-        return load_tokenizer(folder)
+        if cfg.trust_remote_code:
+            return _remote_code_tokenizer(folder)
+        try:
+            return load_tokenizer(folder)
+        except ValueError as exc:
+            raise remote_code_error(exc, folder) from None
     from .distributed import barrier
 
     texts = training_texts(data)
@@ -97,3 +102,19 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
+
+
+def _remote_code_tokenizer(folder: str):
+    from transformers import AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def remote_code_error(exc: Exception, folder: str) -> Exception:
+    """A ConfigError naming model.trust_remote_code when transformers refused a folder's own code."""
+    if "trust_remote_code" in str(exc):
+        return ConfigError(f"model.trust_remote_code: {folder} needs the Python code it ships (config.json "
+                           "\"auto_map\"); set model.trust_remote_code=true if you trust that code")
+    return exc

@@ -38,7 +38,7 @@ from .faults import StepHooks, hooks_from_env
 from .grad_norms import OutputLayerInputs, task_output_grad_norms
 from .losses import TaskTotals
 from .metrics_log import MetricsLog
-from .model import build_model
+from .model import build_model, optimizer_groups, zero3_loading
 from .nonfinite import NonFiniteGuard
 from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
@@ -122,18 +122,17 @@ class Trainer:
         import deepspeed
 
         cfg = self.cfg
-        model = build_model(cfg.model, self.tokenizer, seed=cfg.training.seed)
         self.ds_config = engine_config(deepspeed_dict(cfg), cfg, self.dist.world_size)
-        decay, no_decay = [], []
-        for name, p in model.named_parameters():
-            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        groups = [{"params": decay, "weight_decay": cfg.training.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        partitioned = zero3_loading(self.ds_config, cfg.model)  # must outlive the model's construction
+        model = build_model(cfg.model, self.tokenizer, seed=cfg.training.seed, ds_config=self.ds_config,
+                            device=self.dist.device)
+        groups = optimizer_groups(model, cfg.training.weight_decay)
         factor = lr_factor_fn(lr=cfg.training.lr, min_lr=cfg.training.min_lr,
                               warmup_steps=cfg.training.warmup_steps, total_steps=self.total_steps)
         self.engine, _, _, self.scheduler = deepspeed.initialize(
             model=model, model_parameters=groups, config=self.ds_config,
             lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor))
+        del partitioned
         self.output_layer = self.engine.module.get_output_embeddings()
         self.mask_dtype = torch.bfloat16 if cfg.model.dtype == "bf16" else torch.float32
 
