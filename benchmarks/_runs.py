@@ -13,9 +13,12 @@ DEMO = os.path.join(ROOT, "configs", "demo_cpu.json")
 TRAIN = os.path.join(ROOT, "launch", "train.py")
 
 
-def train(output_dir: str, overrides: list[str], *, ranks: int = 2, config: str = DEMO) -> list[dict]:
-    """One training run (ranks > 1: through the deepspeed launcher); returns metrics.jsonl's records."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu", "PYTHONWARNINGS": "ignore"}
+def train(output_dir: str, overrides: list[str], *, ranks: int = 2, config: str = DEMO, gpu: bool = False) -> list[dict]:
+    """One training run (ranks > 1: through the deepspeed launcher); returns metrics.jsonl's records.
+    CPU ranks unless `gpu` (then DeepSpeed picks the CUDA accelerator itself)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if not gpu:
+        env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
     args = ["--config", config, "--set", f"output_dir={output_dir}", "--set", "logging.progress_bar=false",
             "--set", "logging.interval=1"] + [a for o in overrides for a in ("--set", o)]
     if ranks == 1:

@@ -1,12 +1,19 @@
-"""Tokens/s and model FLOPs utilisation (MFU) of a 1B-class model on one GPU, uniform vs CoBa.
+"""Tokens/s and model FLOPs utilisation (MFU) of a 1B-class model on one GPU: uniform vs CoBa,
+fast packed attention vs the additive mask, LoRA vs full fine-tuning.
 
-    python benchmarks/gpu_step.py [--steps 60] [--seq-length 2048] [--micro-batch 8]
+    python benchmarks/gpu_step.py [--steps 40] [--seq-length 2048] [--micro-batch 8] [--runs uniform,coba,lora,packed_fast]
 
-Trains a Llama-shaped ~1.1B model built from config (bf16, sdpa, pack mode on the demo tasks,
-seq_length 2048) through launch/train.py on one GPU, first with uniform weighting, then with CoBa,
-and reads tokens/s from metrics.jsonl. MFU = achieved FLOP/s / the card's dense bf16 peak, with
-6 N FLOPs per token for the weights plus 12 * layers * hidden * seq_length for attention. Without a
-CUDA device it prints that it skipped and exits 0. Finishes within 10 minutes on an H100/H200.
+Trains a Llama-shaped ~1.1B model built from config (bf16, pack mode on the demo tasks,
+seq_length 2048, ZeRO-1) through launch/train.py on one GPU once per run:
+  uniform      uniform weighting, sdpa with the L x L additive block mask of pack mode
+  coba         the same with CoBa (its validation forwards included)
+  lora         uniform, LoRA r=8 on every linear layer (the base frozen)
+  packed_fast  uniform, packed rows through the fast attention path (`FAST_PACKED_ATTENTION`);
+               needs the packed-attention support of mft/attention.py, skipped (and said) without it
+tokens/s is read from metrics.jsonl, scaled to the whole step. MFU = achieved FLOP/s / the card's
+dense bf16 peak, with 6 N FLOPs per token for full training (4 N for LoRA: no weight gradients of
+the frozen base) plus 12 * layers * hidden * seq_length for attention. Without a CUDA device it
+prints that it skipped and exits 0. About 5 minutes on an H100/H200.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from _runs import median, train
 MODEL = {"model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
          "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 4096,
          "tie_word_embeddings": False}
+FAST_PACKED_ATTENTION = "flash_attention_2"  # the attn_implementation packed rows use without an L x L mask
+LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 
 
@@ -30,11 +39,30 @@ def peak_flops(name: str) -> float | None:
     return next((v for key, v in PEAK_BF16.items() if key in name), None)
 
 
+def fast_attention_missing() -> str | None:
+    """Why the fast packed-attention run cannot run here, or None."""
+    import importlib.util
+    if importlib.util.find_spec("mft.attention") is None:
+        return "mft/attention.py (packed rows without the additive mask) is not on this branch"
+    if FAST_PACKED_ATTENTION == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        return "flash-attn is not installed"
+    return None
+
+
+def run_overrides(name: str) -> list[str] | None:
+    uniform = ["weighting.method=uniform", "weighting.params={}"]
+    return {"uniform": uniform,
+            "coba": ["weighting.method=coba", 'weighting.params={"history_window": 20, "warmup_steps": 5}'],
+            "lora": uniform + [f"model.lora={json.dumps(LORA)}"],
+            "packed_fast": uniform + [f"model.attn_implementation={FAST_PACKED_ATTENTION}"]}.get(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--seq-length", type=int, default=2048)
     parser.add_argument("--micro-batch", type=int, default=8)
+    parser.add_argument("--runs", default="uniform,coba,lora,packed_fast")
     args = parser.parse_args()
     import torch
     if not torch.cuda.is_available():
@@ -46,7 +74,7 @@ def main() -> None:
     config = AutoConfig.for_model(options.pop("model_type"), vocab_size=320, **options)
     with torch.device("meta"):
         n_params = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
-    flops_per_token = 6 * n_params + 12 * MODEL["num_hidden_layers"] * MODEL["hidden_size"] * args.seq_length
+    attention_flops = 12 * MODEL["num_hidden_layers"] * MODEL["hidden_size"] * args.seq_length
     card = torch.cuda.get_device_name(0)
     peak = peak_flops(card)
     common = [f"model.tiny={json.dumps(MODEL)}", "model.dtype=bf16", "model.attn_implementation=sdpa",
@@ -56,17 +84,28 @@ def main() -> None:
               "deepspeed={\"zero_optimization\": {\"stage\": 1}}"]
     result = {"gpu": card, "parameters": n_params}
     print(f"{card}: {n_params / 1e9:.2f}B parameters, seq {args.seq_length}, micro-batch {args.micro_batch}")
-    print(f"{'method':>8} {'tokens/s':>10} {'MFU %':>6}")
+    print(f"{'run':>12} {'tokens/s':>10} {'MFU %':>6}")
     with tempfile.TemporaryDirectory() as tmp:
-        for method, params in (("uniform", {}), ("coba", {"history_window": 20, "warmup_steps": 5})):
-            metrics = train(os.path.join(tmp, method), common + [f"weighting.method={method}",
-                                                                   f"weighting.params={json.dumps(params)}"], ranks=1)
+        for name in args.runs.split(","):
+            overrides = run_overrides(name)
+            if overrides is None:
+                parser.error(f"--runs: unknown run {name!r}")
+            missing = fast_attention_missing() if name == "packed_fast" else None
+            if missing:
+                result[name] = {"skipped": missing}
+                print(f"{name:>12} skipped: {missing}")
+                continue
+            metrics = train(os.path.join(tmp, name), common + overrides, ranks=1, gpu=True)
             # tokens_per_s counts the optimizer step alone; scale it to the whole step (controller included)
             tps = median(r["tokens_per_s"] * r["time_s"]["train_step"] / r["time_s"]["step"]
                          for r in metrics if "time_s" in r and r["step"] > 10)
+            flops_per_token = (4 if name == "lora" else 6) * n_params + attention_flops
             mfu = tps * flops_per_token / peak if peak else None
-            result[method] = {"tokens_per_s": round(tps), "mfu": mfu and round(mfu, 4)}
-            print(f"{method:>8} {tps:10.0f} {'' if mfu is None else f'{100 * mfu:6.1f}'}")
+            result[name] = {"tokens_per_s": round(tps), "mfu": mfu and round(mfu, 4)}
+            print(f"{name:>12} {tps:10.0f} {'' if mfu is None else f'{100 * mfu:6.1f}'}")
+    for name, base in (("coba", "uniform"), ("lora", "uniform"), ("packed_fast", "uniform")):
+        if "tokens_per_s" in result.get(name, {}) and "tokens_per_s" in result.get(base, {}):
+            result[f"{name}_vs_{base}"] = round(result[name]["tokens_per_s"] / result[base]["tokens_per_s"], 3)
     print("RESULT " + json.dumps(result))
 
 

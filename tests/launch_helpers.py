@@ -37,8 +37,10 @@ def free_port() -> int:
 
 
 def run_train(overrides: list[str], *, ranks: int, config: str = DEMO, resume: str | None = None,
-              extra: tuple[str, ...] = (), timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
-    cmd, env = _command(overrides, ranks=ranks, config=config, resume=resume, extra=extra)
+              extra: tuple[str, ...] = (), timeout: int = 600, check: bool = True,
+              gpu: bool = False) -> subprocess.CompletedProcess:
+    """CPU ranks over gloo, or with `gpu` the machine's CUDA devices (DeepSpeed picks the accelerator)."""
+    cmd, env = _command(overrides, ranks=ranks, config=config, resume=resume, extra=extra, gpu=gpu)
     proc = run_process(cmd, env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"training failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
@@ -61,14 +63,15 @@ def run_process(cmd: list[str], *, env: dict, timeout: float) -> subprocess.Comp
 
 def start_train(overrides: list[str], *, ranks: int, log: str, config: str = DEMO) -> subprocess.Popen:
     """The same run in the background, its output going to `log` (for tests that interrupt it)."""
-    cmd, env = _command(overrides, ranks=ranks, config=config, resume=None, extra=())
+    cmd, env = _command(overrides, ranks=ranks, config=config, resume=None, extra=(), gpu=False)
     with open(log, "w") as out:
         return subprocess.Popen(cmd, cwd=ROOT, env=checkout_env(env), stdout=out, stderr=subprocess.STDOUT)
 
 
-def _command(overrides, *, ranks, config, resume, extra):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu",
-           "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
+def _command(overrides, *, ranks, config, resume, extra, gpu):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
+    if not gpu:
+        env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
     args = ["--config", config, *extra] + [a for o in overrides for a in ("--set", o)]
     if resume:
         args += ["--resume", resume]
