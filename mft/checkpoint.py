@@ -72,7 +72,9 @@ class Checkpointer:
                 os.makedirs(self.root, exist_ok=True)
                 shutil.rmtree(tmp, ignore_errors=True)
             barrier()
-            engine.save_checkpoint(self.root, tag=tmp_name, save_latest=False)
+            # frozen parameters (a LoRA base) are rebuilt from the model folder or seed on resume
+            engine.save_checkpoint(self.root, tag=tmp_name, save_latest=False,
+                                   exclude_frozen_parameters=_has_frozen(engine))
             torch.save(_rng_state(), os.path.join(tmp, f"rng_rank{self.rank}.pt"))
             if self.rank == 0:
                 _write_json(os.path.join(tmp, "trainer_state.json"), trainer_state)
@@ -118,7 +120,8 @@ class Checkpointer:
             raise FileNotFoundError(f"{path} is not an mft checkpoint (no trainer_state.json); "
                                     f"give --resume a folder like {self.root}/step_000100, or 'latest'")
         root, tag = os.path.split(os.path.normpath(path))
-        loaded, _ = engine.load_checkpoint(root, tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True)
+        loaded, _ = engine.load_checkpoint(root, tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True,
+                                           load_module_strict=not _has_frozen(engine))
         if loaded is None:
             raise RuntimeError(f"DeepSpeed could not load the engine state from {path}")
         rng_file = os.path.join(path, f"rng_rank{self.rank}.pt")
@@ -126,6 +129,10 @@ class Checkpointer:
             _set_rng_state(torch.load(rng_file, weights_only=False))
         with open(state_file, encoding="utf-8") as f:
             return json.load(f)
+
+
+def _has_frozen(engine) -> bool:
+    return any(not p.requires_grad for p in engine.module.parameters())
 
 
 def _rng_state() -> dict:

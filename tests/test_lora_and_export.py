@@ -9,7 +9,7 @@ from data_pipeline import train_sentencepiece
 from mft.config import ModelConfig
 from mft.config_loader import ConfigError, build
 from mft.export import SafetensorsWriter, export_plan
-from mft.model import build_model, build_tokenizer, check_model_options, optimizer_groups
+from mft.model import build_model, check_model_options, optimizer_groups
 
 TINY = {"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
         "num_attention_heads": 2, "tie_word_embeddings": True}

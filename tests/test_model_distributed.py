@@ -37,6 +37,9 @@ def test_lora_run_exports_merged_best_and_resumes_exactly(tmp_path):
     pa, pb = final_params(str(full)), final_params(str(part))
     trained = [k for k in pa if "lora_" in k]
     assert trained and all(torch.equal(pa[k], pb[k]) for k in pa)
+    # checkpoints hold the adapters only: the frozen base is rebuilt from the seed (or model folder)
+    module = torch.load(full / "checkpoints" / "step_000004" / "mp_rank_00_model_states.pt", weights_only=False)["module"]
+    assert module and all("lora_" in k or k.endswith("lm_head.weight") for k in module)  # lm_head: tied, an alias
 
     merged = AutoModelForCausalLM.from_pretrained(full / "best")  # a plain transformers model, no peft
     assert not any("lora" in n for n, _ in merged.named_parameters())
