@@ -1,15 +1,12 @@
 """Run as one process: the trainer's host reductions through the group `init_distributed` makes
 on CUDA, then the same reduction through an NCCL-only group, which must reject CPU tensors.
 Prints one line per check; exits non-zero on the first failure."""
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import torch
+import torch.distributed as dist
 
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-
-from mft.distributed import init_distributed  # noqa: E402
+from mft.distributed import init_distributed
 
 info = init_distributed(timeout_s=120)
 assert info.device.type == "cuda", info.device

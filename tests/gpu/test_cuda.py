@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from launch_helpers import ROOT, read_metrics, run_train
+from launch_helpers import ROOT, checkout_env, read_metrics, run_train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
@@ -26,7 +26,7 @@ def cache_dir(tmp_path_factory):
 
 def test_host_reductions_under_nccl_at_world_size_one():
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "DS_ACCELERATOR")}
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "nccl_collectives.py")], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "nccl_collectives.py")], cwd=ROOT, env=checkout_env(env),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "default group: CPU float64 and CUDA all-reduces ok" in proc.stdout
