@@ -11,6 +11,6 @@ cd "$(dirname "$0")/.."
 log="${OUT:-.}/gpu_check.log"
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name(0))" || exit 1
 status=0
-timeout 240 python -m pytest -q -x tests/gpu -p no:cacheprovider 2>&1 | tee "$log" || status=1
-timeout 330 python benchmarks/gpu_step.py --steps 30 2>&1 | tee -a "$log" || status=1
+timeout 270 python -m pytest -q -x tests/gpu -p no:cacheprovider 2>&1 | tee "$log" || status=1
+timeout 300 python benchmarks/gpu_step.py --steps 25 2>&1 | tee -a "$log" || status=1
 exit $status
