@@ -52,10 +52,13 @@ def step_dir_name(step: int) -> str:
 
 
 class Checkpointer:
-    def __init__(self, root: str, *, rank: int, keep_last: int):
+    def __init__(self, root: str, *, rank: int, keep_last: int, frozen_base: bool = False):
+        """`frozen_base`: the model's frozen parameters (a LoRA base) are left out of checkpoints;
+        the run rebuilds them from the model folder or seed before loading one."""
         self.root = root
         self.rank = rank
         self.keep_last = keep_last
+        self.frozen_base = frozen_base
 
     def save(self, engine, step: int, trainer_state: dict, *, protect_step: int | None = None) -> str:
         """Save on every rank (a collective call); returns the checkpoint folder.
@@ -72,9 +75,8 @@ class Checkpointer:
                 os.makedirs(self.root, exist_ok=True)
                 shutil.rmtree(tmp, ignore_errors=True)
             barrier()
-            # frozen parameters (a LoRA base) are rebuilt from the model folder or seed on resume
             engine.save_checkpoint(self.root, tag=tmp_name, save_latest=False,
-                                   exclude_frozen_parameters=_has_frozen(engine))
+                                   exclude_frozen_parameters=self.frozen_base)
             torch.save(_rng_state(), os.path.join(tmp, f"rng_rank{self.rank}.pt"))
             if self.rank == 0:
                 _write_json(os.path.join(tmp, "trainer_state.json"), trainer_state)
@@ -121,7 +123,7 @@ class Checkpointer:
                                     f"give --resume a folder like {self.root}/step_000100, or 'latest'")
         root, tag = os.path.split(os.path.normpath(path))
         loaded, _ = engine.load_checkpoint(root, tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True,
-                                           load_module_strict=not _has_frozen(engine))
+                                           load_module_strict=not self.frozen_base)
         if loaded is None:
             raise RuntimeError(f"DeepSpeed could not load the engine state from {path}")
         rng_file = os.path.join(path, f"rng_rank{self.rank}.pt")
@@ -129,10 +131,6 @@ class Checkpointer:
             _set_rng_state(torch.load(rng_file, weights_only=False))
         with open(state_file, encoding="utf-8") as f:
             return json.load(f)
-
-
-def _has_frozen(engine) -> bool:
-    return any(not p.requires_grad for p in engine.module.parameters())
 
 
 def _rng_state() -> dict:

@@ -80,7 +80,8 @@ class Trainer:
         self._setup_weighting()
         self.early = EarlyStopping(cfg.validation.patience, cfg.validation.min_delta)
         self.checkpoints = Checkpointer(os.path.join(cfg.output_dir, "checkpoints"),
-                                        rank=self.dist.rank, keep_last=cfg.checkpoint.keep_last)
+                                        rank=self.dist.rank, keep_last=cfg.checkpoint.keep_last,
+                                        frozen_base=cfg.model.lora is not None)
         self.step = 0
         self.nonfinite = NonFiniteGuard(cfg.training.max_nonfinite_steps)
         self.hooks = hooks or hooks_from_env(self.dist.rank)  # fault injection in tests; no-ops otherwise

@@ -7,7 +7,7 @@ from mft.metrics_log import MetricsLog
 
 
 class FakeEngine:
-    def save_checkpoint(self, root, tag, save_latest):
+    def save_checkpoint(self, root, tag, save_latest, exclude_frozen_parameters=False):
         assert save_latest is False  # mft writes `latest` itself, after the folder is complete
         os.makedirs(os.path.join(root, tag), exist_ok=True)
         with open(os.path.join(root, tag, "model.pt"), "w") as f:
@@ -50,7 +50,7 @@ def test_disabled_log_writes_nothing(tmp_path):
 class FailingEngine(FakeEngine):
     """Writes part of a checkpoint, then the disk is full."""
 
-    def save_checkpoint(self, root, tag, save_latest):
+    def save_checkpoint(self, root, tag, save_latest, exclude_frozen_parameters=False):
         os.makedirs(os.path.join(root, tag), exist_ok=True)
         with open(os.path.join(root, tag, "half.pt"), "w") as f:
             f.write("partial")
