@@ -161,3 +161,17 @@ def test_weighting_mistakes_fail_when_the_config_loads(tmp_path, overrides, expe
     assert all(text in line for text in expected), line
     assert not (tmp_path / "out").exists()  # no tokenizer, no data, no DeepSpeed: the run never started
     assert took < 5, f"found after {took:.1f} s, not at load time"
+
+
+def test_quantization_on_cpu_and_unknown_lora_target_name_the_key(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    folder = tmp_path / "base"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    line = _error_line(_run(config, "--set", "model.tiny=null", "--set", "model.tokenizer_train_vocab=0",
+                            "--set", f"model.path={folder}", "--set", "model.quantization=4bit",
+                            "--set", 'model.lora={"r": 4}'))
+    assert line.startswith("mft: error: model.quantization = '4bit' needs a CUDA GPU")
+    line = _error_line(_run(config, "--set", 'model.lora={"target_modules": ["q_proj", "qkv"]}'))
+    assert "model.lora.target_modules[1] = 'qkv' matches no linear module" in line and "o_proj, q_proj" in line
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
