@@ -99,10 +99,13 @@ class WeightingConfig:
     method: str = "coba"                # see mft.weighting.available_methods()
     update_interval: int = 1            # controller updates every N optimizer steps
     params: dict = field(default_factory=dict)  # the method's parameters, e.g. {"tau": 5.0}
+    valid_batches: int = 1              # m: stratified validation batches averaged per controller step (authors' coba_sample_valid_num)
 
     def __post_init__(self) -> None:
         if self.update_interval < 1:
             raise ConfigError(f"weighting.update_interval must be >= 1, got {self.update_interval}")
+        if self.valid_batches < 1:
+            raise ConfigError(f"weighting.valid_batches must be >= 1, got {self.valid_batches}")
         check_weighting(self.method, self.params)  # names, types and values, before any data is read
 
 

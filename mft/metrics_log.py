@@ -14,9 +14,10 @@ from typing import Any
 
 
 class MetricsLog:
-    def __init__(self, output_dir: str, *, enabled: bool, tensorboard: bool, resume_step: int | None = None):
+    def __init__(self, output_dir: str, *, enabled: bool, tensorboard: bool, resume_step: int | None = None,
+                 filename: str = "metrics.jsonl"):
         self.enabled = enabled
-        self.path = os.path.join(output_dir, "metrics.jsonl")
+        self.path = os.path.join(output_dir, filename)
         self._writer = None
         if not enabled:
             return

@@ -57,8 +57,9 @@ class StepInputs:
     batches: list[dict]                # this rank's micro-batches
     task_tokens: torch.Tensor          # (K,) scored tokens per task in the global batch (float64)
     tokens: float                      # real tokens in the global batch
-    controller_rows: list | None       # this rank's share of the controller batch, when measured
-    val_losses: np.ndarray | None      # (K,) the controller batch's losses before the step, when measured
+    controller_rows: list | None       # this rank's share of the controller batches, when measured
+    val_losses: np.ndarray | None      # (K,) the controller batches' losses before the step, when measured
+    val_tokens: np.ndarray | None      # (K,) the scored tokens behind val_losses (all ranks)
 
 
 @dataclass
@@ -91,6 +92,8 @@ class Trainer:
             self._restore(resume)
         self.metrics = MetricsLog(cfg.output_dir, enabled=self.dist.is_main, tensorboard=cfg.logging.tensorboard,
                                   resume_step=self.step if resume else None)
+        self.controller_log = MetricsLog(cfg.output_dir, enabled=self.dist.is_main, tensorboard=False,
+                                         resume_step=self.step if resume else None, filename="controller.jsonl")
 
     # ---- set-up -------------------------------------------------------------------------------
     def _setup_data(self) -> None:
@@ -142,7 +145,8 @@ class Trainer:
         try:
             # run facts every method may use (CoBa's "auto" window, DWA's epoch), in controller steps
             self.weighting = build_weighting(w.method, num_tasks=len(self.tasks),
-                                             num_valid_batches=self.ctl_sampler.num_batches_per_pass,
+                                             num_valid_batches=math.ceil(self.ctl_sampler.num_batches_per_pass
+                                                                         / w.valid_batches),
                                              steps_per_epoch=math.ceil(self.sampler.steps_per_epoch / w.update_interval),
                                              **w.params)
         except ValueError as exc:
@@ -175,7 +179,10 @@ class Trainer:
             last = step == self.total_steps
             validate_now = step % cfg.validation.interval == 0 or last
             log_now = step % cfg.logging.interval == 0 or validate_now
-            record = {"step": step, **self._controller_valid_loss(inputs), **before, **result.stats, **after}
+            controller = {**self._controller_valid_loss(inputs), **before, **after}
+            if controller:  # every controller step, whatever logging.interval says
+                self.controller_log.log({"step": step, **controller})
+            record = {"step": step, **controller, **result.stats}
             if log_now:  # the replicas must agree on the weights; checked whenever a record is written
                 with self.stopwatch.time("weights_check"):
                     record["weights_rank_spread"] = self.driver.rank_spread()
@@ -195,14 +202,16 @@ class Trainer:
         bar.close()
         summary = self._summary()
         self.metrics.close()
+        self.controller_log.close()
         return summary
 
     def _step_inputs(self, step: int) -> StepInputs:
         """This step's micro-batches and global token counts and, where the method reads validation
-        losses on this step, the controller batch's rows and per-task losses.
+        losses on this step, the controller batches' rows and per-task losses.
 
         One all-reduce before the first backward carries the token counts (exact averages,
-        docs/design.md, "One step") and the controller batch's loss sums together.
+        docs/design.md, "One step") and the controller batches' loss sums together: with
+        weighting.valid_batches = m the losses are token-weighted over all m batches.
         """
         batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
                    for mb in self.sampler.next_step()]
@@ -214,10 +223,11 @@ class Trainer:
             parts += [controller.sums, controller.counts]
         with self.stopwatch.time("counts_allreduce"):
             task_tokens, tokens, *controller_sums = all_reduce_sum_together(parts)
-        val = None
+        val = val_tokens = None
         if rows is not None:
-            val = self.hooks.controller_losses(step, TaskTotals(*controller_sums).means())
-        return StepInputs(batches, task_tokens, float(tokens), rows, val)
+            totals = TaskTotals(*controller_sums)
+            val, val_tokens = self.hooks.controller_losses(step, totals.means()), totals.counts.numpy()
+        return StepInputs(batches, task_tokens, float(tokens), rows, val, val_tokens)
 
     def _token_counts(self, batches: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's scored tokens per task (K,) and all its real tokens (1,), float64."""
@@ -290,7 +300,10 @@ class Trainer:
         return self._task_losses(batches, timer="controller")
 
     def _controller_valid_loss(self, inputs: StepInputs) -> dict:
-        return {} if inputs.val_losses is None else {"controller_valid_loss": self._per_task(inputs.val_losses)}
+        if inputs.val_losses is None:
+            return {}
+        return {"controller_valid_loss": self._per_task(inputs.val_losses),
+                "controller_tokens": self._per_task(inputs.val_tokens)}
 
     def _grad_norm(self) -> float | None:
         """The global gradient norm of the last optimizer step (before clipping), when DeepSpeed has it."""
@@ -303,11 +316,15 @@ class Trainer:
         return self.engine(**inputs, use_cache=False).logits
 
     def _controller_rows(self) -> list:
-        """This rank's share of the next stratified validation batch (packed in pack mode)."""
-        rows = self.ctl_sampler.next_global_rows()
-        if self.cfg.data.mode == "pack":
-            samples = [row[0] for row in rows]
-            rows = first_fit(samples, [int(self.data.valid.lengths[i]) for i in samples], self.cfg.data.seq_length)
+        """This rank's share of the next weighting.valid_batches stratified validation batches, each
+        packed on its own in pack mode."""
+        rows = []
+        for _ in range(self.cfg.weighting.valid_batches):
+            batch = self.ctl_sampler.next_global_rows()
+            if self.cfg.data.mode == "pack":
+                samples = [row[0] for row in batch]
+                batch = first_fit(samples, [int(self.data.valid.lengths[i]) for i in samples], self.cfg.data.seq_length)
+            rows += batch
         rows = [rows[i] for i in np.argsort(-row_lengths(self.data.valid, rows), kind="stable")]  # little padding
         return shard_rows(rows, self.dist.world_size, self.dist.rank)
 
