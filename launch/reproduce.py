@@ -3,10 +3,14 @@
     python launch/reproduce.py --config configs/compare_cpu.json --out docs/results/compare_cpu
     python launch/reproduce.py --config configs/cc_phi.json --methods uniform,coba --ranks 8
     python launch/reproduce.py --config configs/cc_phi.json --benchmark-limit 20     # a quick look first
+    python launch/reproduce.py --config configs/finetune_cpu.json --out docs/results/finetune_cpu --seeds 3
 
 Writes <out>/report.md (the tables, the command, the figures, and <out>/notes.md when present: the
 human reading of the results) and <out>/figures/*.png; the runs live in <out>/runs/<method>
-(resumable: finished runs and scores are reused). With reproduce.benchmarks in the config, each
+and, for further seeds, <out>/runs/<method>.seed<s> (resumable: finished runs and scores are
+reused). With --seeds N the table shows mean ± sd over the seeds and their number, a paired
+per-seed comparison of coba against uniform follows it, and the figures show the seeds' mean
+curves (or one seed's, --figure-seed). With reproduce.benchmarks in the config, each
 method's selected checkpoint is also scored on them (pass@1 on HumanEval / HumanEval-X / MBPP,
 F1, BLEU or perplexity on the test files) in the trained prompt format; the report's benchmark
 table has the paper's shape: one row per method, one column per task's metric, and the average.
@@ -23,8 +27,8 @@ from mft.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
 from mft.base_model import ensure_base, load_base_config
 from mft.config import load_config
 from mft.logs import setup_logging
-from mft.report import figures, markdown_table, pyplot
-from mft.reproduce import benchmark, is_finished, plan, read_metrics, score, train
+from mft.report import figures, markdown_table, mean_records, paired_table, pyplot
+from mft.reproduce import benchmark, is_finished, plan, read_metrics, score, seeds, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for runs, report.md and figures")
     parser.add_argument("--methods", default=None, help="comma-separated; default: the config's reproduce.methods")
     parser.add_argument("--ranks", type=int, default=2, help="ranks per training run (deepspeed --num_gpus)")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds per method: the config's seed, +1, ...")
+    parser.add_argument("--figure-seed", type=int, default=None, metavar="SEED",
+                        help="draw the figures from this seed's runs (default: the mean over the seeds)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
     bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
@@ -56,21 +63,43 @@ def main(argv: list[str] | None = None) -> int:
     out = os.path.abspath(args.out)
     if cfg.model.base:  # a fine-tuning config: pretrain its base model first (once; it is cached)
         ensure_base(load_base_config(cfg.model.base))
-    runs = plan(cfg, methods, out)
+    try:
+        seed_list = seeds(cfg, args.seeds)
+        runs = plan(cfg, methods, out, seed_list)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.figure_seed is not None and args.figure_seed not in seed_list:
+        print(f"error: --figure-seed {args.figure_seed} is not among the seeds {seed_list}", file=sys.stderr)
+        return 2
     for run in runs:
         if not is_finished(run, cfg):
             train(run, os.path.abspath(args.config), args.overrides, args.ranks)
     tasks = [t.name for t in cfg.data.tasks]
-    scores = {run.name: score(run, cfg) for run in runs}
-    benchmarks = {run.name: benchmark(run, cfg, options) for run in runs} if cfg.reproduce.benchmarks else {}
-    metrics = {run.name: read_metrics(run.output_dir) for run in runs if not run.stl}
-    paths = figures(metrics, tasks, os.path.join(out, "figures"))
+    scores, run_seeds, metrics = {}, {}, {}
+    for run in runs:
+        scores.setdefault(run.name, []).append(score(run, cfg))
+        run_seeds.setdefault(run.name, []).append(run.seed)
+        if not run.stl and args.figure_seed in (None, run.seed):
+            metrics.setdefault(run.name, []).append(read_metrics(run.output_dir))
+    first_seed = [run for run in runs if run.seed == seed_list[0]]  # benchmarks: the config's seed
+    benchmarks = {run.name: benchmark(run, cfg, options) for run in first_seed} if cfg.reproduce.benchmarks else {}
+    paths = figures({m: mean_records(r) for m, r in metrics.items()}, tasks, os.path.join(out, "figures"))
+    figure_note = (f"Figures: seed {args.figure_seed}." if args.figure_seed is not None
+                   else f"Figures: the mean curve over {len(seed_list)} seeds." if len(seed_list) > 1 else "")
     command = " ".join(["python", "launch/reproduce.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"# Method comparison: {os.path.basename(args.config)}", "", f"Command: `{command}`", "",
              "Test-split loss (lower is better) and exact match in % (higher is better) at each method's "
              "selected checkpoint (lowest mean validation-loss ratio; STL: each task's own run); spread = "
              "range of the tasks' individual best validation steps. Best of each column in bold.", "",
              markdown_table(scores, tasks), ""]
+    if len(seed_list) > 1 and {"coba", "uniform"} <= set(scores):
+        lines += ["## CoBa against uniform, paired by seed", "",
+                  "Per seed, CoBa's test loss minus uniform's; the mean of these differences and its 95% "
+                  "interval from Student's t (an interval below 0: CoBa better across seeds).", "",
+                  paired_table(scores, run_seeds, tasks, "coba", "uniform"), ""]
+    if figure_note:
+        lines += [figure_note, ""]
     if benchmarks:
         lines += ["## Benchmarks", "", _benchmark_caption(args.benchmark_limit), "",
                   benchmark_table(named_by_metric(benchmarks), row_label="method"), ""]
@@ -82,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(out, "scores.json"), "w") as f:
-        json.dump({m: {**s, "benchmarks": benchmarks.get(m, {})} for m, s in scores.items()}, f, indent=1)
+        json.dump({m: {"seeds": run_seeds[m], "runs": s, "benchmarks": benchmarks.get(m, {})}
+                   for m, s in scores.items()}, f, indent=1)
     print(f"report: {os.path.join(out, 'report.md')}")
-    print(json.dumps({m: {**{t: s["tasks"][t] for t in tasks}, **benchmarks.get(m, {})} for m, s in scores.items()}))
+    print(json.dumps({m: {**{t: s[0]["tasks"][t] for t in tasks}, **benchmarks.get(m, {})} for m, s in scores.items()}))
     return 0
 
 

@@ -5,44 +5,117 @@ Figures (matplotlib, no screen needed):
   [0, 1] (the CoBa paper's Figure 9), so convergence and overfitting read the same for every task;
 - weights.png: each method's task weights over the steps;
 - coba_df.png: CoBa's divergence factor over the steps.
+With several seeds the curves are the seeds' mean (``mean_records``) or one seed's.
 """
 from __future__ import annotations
 
+import math
 import os
 
+from .paired import paired_difference
 
-def markdown_table(scores: dict[str, dict], tasks: list[str]) -> str:
-    """Rows: methods; columns: per task test loss and exact match, their averages, the spread.
-    The best value of each column is bold (lowest loss, highest exact match, smallest spread)."""
-    rows = {}
-    for method, s in scores.items():
-        t = s["tasks"]
-        row = {}
-        for task in tasks:
-            row[f"{task} loss"] = t[task]["loss"]
-            row[f"{task} EM"] = t[task]["exact_match"]
-        row["avg loss"] = sum(t[task]["loss"] for task in tasks) / len(tasks)
-        row["avg EM"] = sum(t[task]["exact_match"] for task in tasks) / len(tasks)
-        row["spread"] = s.get("convergence_spread")
-        rows[method] = row
-    columns = list(next(iter(rows.values())))
+
+def score_row(scores: dict, tasks: list[str]) -> dict:
+    """One run's table columns: per task test loss and exact match, their averages, the spread."""
+    t = scores["tasks"]
+    row = {}
+    for task in tasks:
+        row[f"{task} loss"] = t[task]["loss"]
+        row[f"{task} EM"] = t[task]["exact_match"]
+    row["avg loss"] = sum(t[task]["loss"] for task in tasks) / len(tasks)
+    row["avg EM"] = sum(t[task]["exact_match"] for task in tasks) / len(tasks)
+    row["spread"] = scores.get("convergence_spread")
+    return row
+
+
+def markdown_table(scores: dict[str, list[dict]], tasks: list[str]) -> str:
+    """Rows: methods; columns: per task test loss and exact match, their averages, the spread; each
+    a mean +- sd over the method's seeds (a plain value with one seed), then the number of seeds.
+    The best mean of each column is bold (lowest loss, highest exact match, smallest spread)."""
+    runs = {method: [score_row(s, tasks) for s in per_seed] for method, per_seed in scores.items()}
+    columns = list(next(iter(runs.values()))[0])
+    several = any(len(rows) > 1 for rows in runs.values())
+    means = {m: {c: _mean_sd([r[c] for r in rows]) for c in columns} for m, rows in runs.items()}
     best = {}
     for col in columns:
-        values = [r[col] for r in rows.values() if r[col] is not None]
+        values = [ms[col][0] for ms in means.values() if ms[col] is not None]
         if values:
             best[col] = max(values) if col.endswith("EM") else min(values)
-    lines = ["| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for method, row in rows.items():
+    header = columns + (["seeds"] if several else [])
+    lines = ["| method | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    for method, row in means.items():
         cells = []
         for col in columns:
-            v = row[col]
-            if v is None:
+            if row[col] is None:
                 cells.append("-")
                 continue
-            text = f"{100 * v:.1f}" if col.endswith("EM") else (f"{v:d}" if isinstance(v, int) else f"{v:.3f}")
-            cells.append(f"**{text}**" if v == best.get(col) else text)
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            mean, sd = row[col]
+            text = _number(col, mean)
+            text = f"**{text}**" if mean == best.get(col) else text
+            cells.append(text if sd is None else f"{text} ± {_number(col, sd, spread=True)}")
+        lines.append(f"| {method} | " + " | ".join(cells + ([str(len(runs[method]))] if several else [])) + " |")
     return "\n".join(lines)
+
+
+def _mean_sd(values: list) -> tuple[float, float | None] | None:
+    """Mean and sample sd (None with one value) of the values present; None when there are none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return (values[0], None)
+    return (mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)))
+
+
+def _number(col: str, v: float, spread: bool = False) -> str:
+    if col.endswith("EM"):
+        return f"{100 * v:.1f}"
+    if col == "spread":
+        return f"{v:.0f}" if spread or not isinstance(v, int) else f"{v:d}"
+    return f"{v:.3f}"
+
+
+def paired_table(scores: dict[str, list[dict]], seeds: dict[str, list[int]], tasks: list[str],
+                 method: str, baseline: str) -> str:
+    """`method` - `baseline` test loss, paired by seed: the mean test loss and each task's, with the
+    mean difference and its 95% t interval over the seeds both ran (negative: `method` is better)."""
+    common = [s for s in seeds[method] if s in seeds[baseline]]
+    a = {s: score_row(x, tasks) for s, x in zip(seeds[method], scores[method]) if s in common}
+    b = {s: score_row(x, tasks) for s, x in zip(seeds[baseline], scores[baseline]) if s in common}
+    lines = [f"| test loss, {method} - {baseline} | mean difference | 95% interval | seeds |", "|---|---|---|---|"]
+    for col in ["avg loss"] + [f"{t} loss" for t in tasks]:
+        d = paired_difference([a[s][col] for s in common], [b[s][col] for s in common])
+        interval = "-" if d.low is None else f"[{d.low:+.3f}, {d.high:+.3f}]"
+        lines.append(f"| {col} | {d.mean:+.3f} | {interval} | {d.n} |")
+    return "\n".join(lines)
+
+
+def mean_records(runs: list[list[dict]]) -> list[dict]:
+    """Several seeds' metrics records averaged step by step, for the figures: ``valid_loss``,
+    ``weights`` (per task) and ``weighting_df`` over the seeds that logged them at that step (an
+    early-stopped seed drops out of the later steps)."""
+    by_step: dict[int, list[dict]] = {}
+    for records in runs:
+        for r in records:
+            by_step.setdefault(r["step"], []).append(r)
+    out = []
+    for step in sorted(by_step):
+        merged: dict = {"step": step}
+        for key in ("valid_loss", "weights"):
+            present = [r[key] for r in by_step[step] if r.get(key)]
+            if present:
+                merged[key] = {t: _mean([p.get(t) for p in present]) for t in present[0]}
+        df = [r["weighting_df"] for r in by_step[step] if r.get("weighting_df") is not None]
+        if df:
+            merged["weighting_df"] = sum(df) / len(df)
+        out.append(merged)
+    return out
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def minmax(values: list[float]) -> list[float]:

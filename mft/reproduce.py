@@ -7,9 +7,14 @@ reproduce.benchmarks (`benchmark`, see mft.benchmark_scores).
 
 Method names: any registered weighting method (`uniform`, `coba`, `famo`, ...), with `_valid`
 for its validation-loss source (`famo_valid` = FAMO*), `coba_no_rcs` / `coba_no_acs` / `coba_no_df`
-for CoBa's ablations, and `stl` (one single-task run per task). Each run goes to
-`<out>/runs/<method>`; a run whose summary.json exists is not repeated, nor is a scored one, so
-an interrupted reproduction continues where it stopped.
+for CoBa's ablations, `coba_mftcoder` (CoBa as the authors' code computes it), `stl` (one
+single-task run per task), and any name the config defines in reproduce.overrides with its
+`weighting.method` (e.g. `"coba_m4": {"weighting.method": "coba", "weighting.valid_batches": 4}`).
+
+Seeds: each method trains once per seed (training.seed = the config's seed, +1, +2, ...; the data
+files stay the same). The config's own seed runs in `<out>/runs/<method>`, another seed s in
+`<out>/runs/<method>.seed<s>`; a run whose summary.json exists is not repeated, nor is a scored
+one, so an interrupted reproduction continues where it stopped.
 """
 from __future__ import annotations
 
@@ -23,11 +28,15 @@ from dataclasses import dataclass
 
 from .benchmark_scores import BenchmarkOptions, benchmark_scores
 from .config import RunConfig
+from .weighting import available_methods
 from .weighting.coba import ABLATIONS
 
 logger = logging.getLogger(__name__)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "launch", "train.py")
+
+
+NAMED_METHODS = {"coba_mftcoder": ("coba", {"variant": "mftcoder"})}  # name -> (method, params)
 
 
 @dataclass
@@ -36,11 +45,13 @@ class MethodRun:
     output_dir: str
     overrides: list[str]
     stl: bool = False
+    seed: int | None = None
 
 
 def method_overrides(cfg: RunConfig, name: str) -> list[str]:
     """--set overrides that turn the config's weighting into method `name`."""
     method, params = name, {}
+    own = cfg.reproduce.overrides.get(name, {})
     if name.endswith("_valid"):
         method, params = name[: -len("_valid")], {"source": "valid"}
     if name.startswith("coba_no_"):
@@ -48,22 +59,37 @@ def method_overrides(cfg: RunConfig, name: str) -> list[str]:
         if part not in ABLATIONS:
             raise ValueError(f"unknown CoBa ablation {name!r}; use coba_no_rcs, coba_no_acs or coba_no_df")
         method, params = "coba", {"ablate": part}
+    if name in NAMED_METHODS:
+        method, params = NAMED_METHODS[name][0], dict(NAMED_METHODS[name][1])
+    elif "weighting.method" in own:  # a method the config defines: a registered one with other settings
+        method = own["weighting.method"]
+    if method not in available_methods():
+        raise ValueError(f"reproduce method {name!r} names no weighting method; use one of "
+                         f"{sorted(available_methods())}, or define it in reproduce.overrides with weighting.method")
     if method == cfg.weighting.method:  # keep the config's settings of its own method (CoBa's window, ...)
         params = {**cfg.weighting.params, **params}
     sets = [f"weighting.method={method}", f"weighting.params={json.dumps(params)}"]
-    for key, value in cfg.reproduce.overrides.get(name, {}).items():
-        sets.append(f"{key}={json.dumps(value)}")
+    for key, value in own.items():
+        if key != "weighting.method":
+            sets.append(f"{key}={json.dumps(value)}")
     return sets
 
 
-def plan(cfg: RunConfig, methods: list[str], out: str) -> list[MethodRun]:
+def seeds(cfg: RunConfig, count: int) -> list[int]:
+    """The training seeds of a `count`-seed reproduction: the config's, then the next ones."""
+    if count < 1:
+        raise ValueError(f"--seeds must be >= 1, got {count}")
+    return [cfg.training.seed + i for i in range(count)]
+
+
+def plan(cfg: RunConfig, methods: list[str], out: str, seed_list: list[int] | None = None) -> list[MethodRun]:
+    """One run per method and seed, in method order (default: the config's seed only)."""
     runs = []
     for name in methods:
-        if name == "stl":
-            sets = ["weighting.method=uniform", "weighting.params={}"]
-            runs.append(MethodRun(name, os.path.join(out, "runs", name), sets, stl=True))
-        else:
-            runs.append(MethodRun(name, os.path.join(out, "runs", name), method_overrides(cfg, name)))
+        sets = ["weighting.method=uniform", "weighting.params={}"] if name == "stl" else method_overrides(cfg, name)
+        for seed in seed_list or [cfg.training.seed]:
+            folder = name if seed == cfg.training.seed else f"{name}.seed{seed}"
+            runs.append(MethodRun(name, os.path.join(out, "runs", folder), sets, stl=name == "stl", seed=seed))
     return runs
 
 
@@ -76,7 +102,8 @@ def is_finished(run: MethodRun, cfg: RunConfig) -> bool:
 def train(run: MethodRun, config_path: str, extra: list[str], ranks: int) -> None:
     """Train one method through the launcher (skipped when already finished)."""
     args = ["--config", config_path, "--set", f"output_dir={run.output_dir}", "--set", "logging.progress_bar=false"]
-    args += [a for o in run.overrides + extra for a in ("--set", o)] + (["--stl"] if run.stl else [])
+    seed = [] if run.seed is None else [f"training.seed={run.seed}"]  # last: a global --set does not undo it
+    args += [a for o in run.overrides + extra + seed for a in ("--set", o)] + (["--stl"] if run.stl else [])
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if ranks > 1:
         with socket.socket() as s:
@@ -87,7 +114,7 @@ def train(run: MethodRun, config_path: str, extra: list[str], ranks: int) -> Non
         env.setdefault("OMP_NUM_THREADS", "1")
     else:
         cmd = [sys.executable, TRAIN, *args]
-    logger.info(f"[{run.name}] training -> {run.output_dir}")
+    logger.info(f"[{run.name}, seed {run.seed}] training -> {run.output_dir}")
     os.makedirs(run.output_dir, exist_ok=True)
     with open(os.path.join(run.output_dir, "train.log"), "w") as f:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)

@@ -9,8 +9,9 @@ from data_pipeline import train_sentencepiece
 from eval.report import markdown_table as benchmark_table
 from mft.benchmark_scores import check_names, named_by_metric
 from mft.config import load_config
-from mft.report import figures, markdown_table, minmax
-from mft.reproduce import best_steps, method_overrides, plan
+from mft.paired import paired_difference, t_quantile_975
+from mft.report import figures, markdown_table, mean_records, minmax, paired_table
+from mft.reproduce import best_steps, method_overrides, plan, seeds
 from mft.task_eval import evaluate_tasks
 from launch_helpers import ROOT
 
@@ -26,11 +27,73 @@ def test_method_names_map_to_weighting_overrides():
         method_overrides(cfg, "coba_no_xyz")
     runs = plan(cfg, ["uniform", "stl"], "/out")
     assert runs[1].stl and runs[1].output_dir == "/out/runs/stl"
+    mftcoder = json.loads(method_overrides(cfg, "coba_mftcoder")[1].split("=", 1)[1])
+    assert mftcoder["variant"] == "mftcoder" and mftcoder["tau"] == cfg.weighting.params["tau"]
+    with pytest.raises(ValueError, match="names no weighting method"):
+        method_overrides(cfg, "coba_m4")  # not defined in this config's reproduce.overrides
+
+
+def test_a_config_defined_method_is_its_weighting_method_with_its_overrides():
+    cfg = load_config(COMPARE, ['reproduce.overrides={"coba_m4": {"weighting.method": "coba", '
+                                '"weighting.valid_batches": 4, "weighting.params.history_window": 200}}'])
+    sets = method_overrides(cfg, "coba_m4")
+    assert sets[0] == "weighting.method=coba" and sets[2:] == ["weighting.valid_batches=4",
+                                                              "weighting.params.history_window=200"]
+    run = load_config(COMPARE, sets)
+    assert run.weighting.valid_batches == 4 and run.weighting.params["history_window"] == 200
+    assert run.weighting.params["tau"] == cfg.weighting.params["tau"]
+
+
+def test_seeds_run_in_their_own_folders_the_configs_seed_where_it_always_ran():
+    cfg = load_config(COMPARE)
+    assert seeds(cfg, 3) == [42, 43, 44]
+    runs = plan(cfg, ["uniform", "coba"], "/out", seeds(cfg, 2))
+    assert [(r.name, r.seed, r.output_dir) for r in runs] == [
+        ("uniform", 42, "/out/runs/uniform"), ("uniform", 43, "/out/runs/uniform.seed43"),
+        ("coba", 42, "/out/runs/coba"), ("coba", 43, "/out/runs/coba.seed43")]
+    with pytest.raises(ValueError, match="--seeds must be >= 1"):
+        seeds(cfg, 0)
+
+
+def test_t_quantiles_and_a_hand_worked_paired_interval():
+    assert t_quantile_975(2) == 4.3027 and t_quantile_975(30) == 2.0423
+    assert t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4)  # the expansion beyond the table
+    # differences 0.1, 0.05, 0.0: mean 0.05, sd 0.05, half-width 4.3027 * 0.05 / sqrt(3) = 0.12421
+    d = paired_difference([1.1, 1.3, 1.2], [1.0, 1.25, 1.2])
+    assert d.n == 3 and d.mean == pytest.approx(0.05)
+    assert (d.low, d.high) == (pytest.approx(0.05 - 0.12421, abs=1e-5), pytest.approx(0.05 + 0.12421, abs=1e-5))
+    assert paired_difference([2.0], [1.5]).low is None
+
+
+def _scores(loss_x, em_x=0.5):
+    return {"tasks": {"x": {"loss": loss_x, "exact_match": em_x}}, "convergence_spread": 10}
+
+
+def test_table_with_seeds_shows_mean_sd_and_count_and_the_paired_comparison():
+    scores = {"uniform": [_scores(1.0), _scores(1.2), _scores(1.1)], "coba": [_scores(1.1), _scores(1.25), _scores(1.1)]}
+    table = markdown_table(scores, ["x"]).splitlines()
+    assert table[0].endswith("| spread | seeds |")
+    assert table[2] == "| uniform | **1.100** ± 0.100 | **50.0** ± 0.0 | **1.100** ± 0.100 | **50.0** ± 0.0 | **10** ± 0 | 3 |"
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 2, 3]}, ["x"], "coba", "uniform").splitlines()
+    assert paired[2] == "| avg loss | +0.050 | [-0.074, +0.174] | 3 |"
+    # only the seeds both ran are paired: seed 2 is 1.1 - 1.2, seed 3 is 1.25 - 1.1; mean 0.025,
+    # sd 0.17678, half-width 12.7062 * 0.17678 / sqrt(2) = 1.5883
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [2, 3, 4]}, ["x"], "coba", "uniform").splitlines()
+    assert paired[2] == "| avg loss | +0.025 | [-1.563, +1.613] | 2 |"
+
+
+def test_mean_records_average_the_seeds_step_by_step():
+    a = [{"step": 0, "valid_loss": {"x": 2.0}}, {"step": 5, "weights": {"x": 0.2}, "weighting_df": 1.0},
+         {"step": 10, "valid_loss": {"x": 1.0}}]
+    b = [{"step": 0, "valid_loss": {"x": 4.0}}, {"step": 5, "weights": {"x": 0.6}, "weighting_df": 3.0}]
+    assert mean_records([a, b]) == [{"step": 0, "valid_loss": {"x": 3.0}},
+                                    {"step": 5, "weights": {"x": 0.4}, "weighting_df": 2.0},
+                                    {"step": 10, "valid_loss": {"x": 1.0}}]
 
 
 def test_table_bolds_the_best_of_each_column():
-    scores = {"a": {"tasks": {"x": {"loss": 1.0, "exact_match": 0.5}}, "convergence_spread": 100},
-              "b": {"tasks": {"x": {"loss": 2.0, "exact_match": 0.75}}, "convergence_spread": 50}}
+    scores = {"a": [{"tasks": {"x": {"loss": 1.0, "exact_match": 0.5}}, "convergence_spread": 100}],
+              "b": [{"tasks": {"x": {"loss": 2.0, "exact_match": 0.75}}, "convergence_spread": 50}]}
     table = markdown_table(scores, ["x"]).splitlines()
     assert table[2] == "| a | **1.000** | 50.0 | **1.000** | 50.0 | 100 |"
     assert table[3] == "| b | 2.000 | **75.0** | 2.000 | **75.0** | **50** |"
