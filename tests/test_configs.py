@@ -13,6 +13,7 @@ import pytest
 from mft.base_model import is_base_config, load_base_config
 from mft.config import deepspeed_dict, load_config
 from mft.ds_config import engine_config, zero_stage
+from mft.reproduce import method_overrides
 from mft.weighting import available_methods, build_weighting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,23 +54,6 @@ PAPER_METHODS = {"uniform", "stl", "lbtw_valid", "gradnorm_valid", "famo_valid",
 BASELINE_SETTINGS = {"lbtw": {"alpha": 0.5}, "gradnorm": {"alpha": 1.5}, "famo": {"lr": 0.025, "weight_decay": 0.01}}
 
 
-def method_and_params(cfg, name: str) -> tuple[str, dict] | None:
-    """The weighting a reproduce method name stands for (mft/reproduce.py's naming): `<method>`,
-    `<method>_valid` (validation-loss source), `coba_no_<part>` (ablation), `stl` (data selection).
-    None for the ablations, whose switch is launch/reproduce.py's business."""
-    if name == "stl":
-        return "uniform", {}
-    if name.startswith("coba_no_"):
-        assert name[len("coba_no_"):] in ("rcs", "acs", "df"), name
-        return None
-    method, params = name, {}
-    if name.endswith("_valid"):
-        method, params = name[: -len("_valid")], {"source": "valid"}
-    if method == cfg.weighting.method:
-        params = {**cfg.weighting.params, **params}
-    return method, params
-
-
 def test_paper_table_covers_every_real_model_config():
     """A config that names a model folder (a GPU run) must be in PAPER and so get its checks."""
     assert set(PAPER) <= {_name(p) for p in CONFIGS}
@@ -92,7 +76,8 @@ def test_config_loads_merges_and_builds(path):
     ctl = build_weighting(cfg.weighting.method, num_tasks=len(tasks), num_valid_batches=10, steps_per_epoch=100,
                           **cfg.weighting.params)
     assert len(ctl.weights) == len(tasks)
-    assert set(cfg.reproduce.overrides) <= set(cfg.reproduce.methods), "overrides for methods not run"
+    for name, sets in cfg.reproduce.overrides.items():  # a method run by default, or one defined to run by --methods
+        assert name in cfg.reproduce.methods or "weighting.method" in sets, f"overrides for {name!r}, which is not run"
     assert len(set(cfg.reproduce.methods)) == len(cfg.reproduce.methods)
 
 
@@ -100,14 +85,10 @@ def test_config_loads_merges_and_builds(path):
 def test_every_reproduce_method_builds_with_its_overrides(path):
     cfg = load_config(path)
     registered = set(available_methods())
-    for name in cfg.reproduce.methods:
-        target = method_and_params(cfg, name)
-        if target is None:
-            continue
-        method, params = target
-        assert method in registered, f"{_name(path)}: reproduce method {name!r} names no weighting method"
-        sets = [f"weighting.method={method}", f"weighting.params={json.dumps(params)}"]
-        sets += [f"{k}={json.dumps(v)}" for k, v in cfg.reproduce.overrides.get(name, {}).items()]
+    defined = [n for n, sets in cfg.reproduce.overrides.items() if "weighting.method" in sets]
+    for name in [n for n in cfg.reproduce.methods if n != "stl"] + defined:
+        sets = method_overrides(cfg, name)  # raises for a name that stands for no registered method
+        assert sets[0].split("=", 1)[1] in registered
         run = load_config(path, sets)
         build_weighting(run.weighting.method, num_tasks=len(run.data.tasks), num_valid_batches=10,
                         steps_per_epoch=100, **run.weighting.params)
