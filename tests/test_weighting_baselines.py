@@ -196,12 +196,35 @@ def test_famo_train_by_hand(caplog):
 
 
 def test_famo_valid_reads_validation_losses():
-    ctl = build_weighting("famo", num_tasks=2, source="valid")
+    ctl = build_weighting("famo", num_tasks=2, source="valid", gaps="source")
     xi, _, _ = famo_first_step([2.0, 4.0], [1.0, 3.0])
     ctl.update(Signals(val_losses=[2.0, 4.0], after_losses=[1.0, 3.0]))
     np.testing.assert_allclose(ctl.scores()["logits"], xi, rtol=1e-12)
     with pytest.raises(ValueError, match="needs val_losses="):
         ctl.update(Signals(train_losses=[2.0, 4.0], after_losses=[1.0, 3.0]))
+
+
+def test_famo_valid_logits_learn_from_validation_gaps_from_training_losses():
+    """FAMO* by default: the logits from the validation batch before/after the step, D_i in the
+    weights from the training losses. By hand: delta = (log 2/1, log 4/3) = (0.6931, 0.2877); the
+    softmax Jacobian at z = (1/2, 1/2) gives the logit gradient (+0.1014, -0.1014); Adam's first
+    step moves each logit by lr = 0.025 against its gradient: xi = (-0.025, +0.025), z0 =
+    1 / (1 + e^0.05) = 0.487503. Training losses (1.0, 0.25): weights ~ (0.487503 / 1,
+    0.512497 / 0.25) = (0.487503, 2.049990), normalised (0.192120, 0.807880). With gaps="source"
+    D = the validation losses after the step (1, 3): (0.487503, 0.170832) -> (0.740508, 0.259492)."""
+    ctl = build_weighting("famo", num_tasks=2, source="valid")
+    assert ctl.needs.val_losses and ctl.needs.train_losses and ctl.needs.after_step == "valid"
+    w = ctl.update(Signals(val_losses=[2.0, 4.0], train_losses=[1.0, 0.25], after_losses=[1.0, 3.0]))
+    np.testing.assert_allclose(ctl.scores()["logits"], [-0.025, 0.025], rtol=1e-6)
+    np.testing.assert_allclose(w, [0.192120, 0.807880], atol=2e-6)
+    old = build_weighting("famo", num_tasks=2, source="valid", gaps="source")
+    assert not old.needs.train_losses
+    np.testing.assert_allclose(old.update(Signals(val_losses=[2.0, 4.0], after_losses=[1.0, 3.0])),
+                               [0.740508, 0.259492], atol=2e-6)
+    # the source's readings drive the logits only: other training losses, the same logits
+    again = build_weighting("famo", num_tasks=2, source="valid")
+    again.update(Signals(val_losses=[2.0, 4.0], train_losses=[3.0, 0.5], after_losses=[1.0, 3.0]))
+    assert again.scores()["logits"] == ctl.scores()["logits"]
 
 
 def test_famo_weights_are_z_until_every_task_is_measured_and_min_losses():

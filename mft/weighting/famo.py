@@ -13,13 +13,17 @@ Adam does: the paper's settings) updates xi. ``min_losses`` m_i defaults to 0.
   after = the same validation batch re-measured after the step (``after_step = "valid"``).
 
 The weights are fixed before the forward pass, so D_i cannot come from the batch being weighed
-(the reference code uses it); the latest re-measure of the source's losses stands in, i.e. the
-"after" losses of the previous controller step (measured at the parameters the next step starts
-from). FAMO* uses validation losses for D as well: every loss it reads is a validation loss.
-Until every task has such a D, the weights are z.
+(the reference code uses it); the latest training losses stand in (``gaps="train"``, default):
+with the train source the previous controller step's batch re-measured after it (the parameters
+the next step starts from), with the valid source that step's own training losses. So FAMO*'s
+model objective stays FAMO's, sum_i z_i log D_i over training losses, and only the logits learn
+from validation losses (docs/weighting.md, "FAMO"). ``gaps="source"`` takes D from the source's
+"after" losses instead: for FAMO* every loss it reads is then a validation loss. Until every task
+has a D, the weights are z.
 
-Weights grow like 1 / D_i: with the train source a task the model memorises (training loss
-tending to 0) takes most of the weight; FAMO* reads validation losses, which do not tend to 0.
+Weights grow like 1 / D_i: with training-loss gaps a task the model memorises (training loss
+tending to 0) takes most of the weight unless its logit falls; validation-loss gaps do not tend
+to 0 but favour the task with the lowest validation loss, the easiest one.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ from .common import SOURCES, LossSource, check_real, present
 from .functional import softmax
 
 logger = logging.getLogger(__name__)
+GAP_SOURCES = ("train", "source")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +51,7 @@ class FAMOParams:
     lr: float = 0.025           # the logits' Adam learning rate (paper)
     weight_decay: float = 0.01  # L2 on the logits, added to their gradient (paper's gamma)
     min_losses: float | list[float] = 0.0  # m_i: one number for every task, or one per task
+    gaps: str = dataclasses.field(default="train", metadata={"choices": GAP_SOURCES})  # D_i in the weights: training losses (FAMO's objective) or the source's
 
     def __post_init__(self) -> None:
         check_real("lr", self.lr, low=0.0, low_open=True)
@@ -82,6 +88,7 @@ class FAMO(LossSource, WeightingMethod):
         super().__init__(num_tasks, **params)
         p: FAMOParams = self.params
         self.source = p.source
+        self.gaps_from_train = p.gaps == "train" and p.source == "valid"  # a training signal besides the source
         k = self.num_tasks
         m = p.min_losses
         if isinstance(m, tuple) and len(m) != k:
@@ -94,7 +101,8 @@ class FAMO(LossSource, WeightingMethod):
 
     @property
     def needs(self) -> Needs:  # type: ignore[override]
-        return self._source_needs(after_step=self.source)
+        needs = self._source_needs(after_step=self.source)
+        return dataclasses.replace(needs, train_losses=True) if self.gaps_from_train else needs
 
     def _update(self, signals: Signals) -> np.ndarray:
         before, what = self._source_losses(signals)
@@ -112,7 +120,13 @@ class FAMO(LossSource, WeightingMethod):
             grad[part] = bm.famo_logit_grad(self._logits[part], delta)
             self._logits = self._adam.step(self._logits, grad, mask=part)
             self._delta[part] = delta
-        self._gaps[ok_after] = gap_after[ok_after]
+        if self.gaps_from_train:
+            train = signals.train_losses
+            gap_train = bm.famo_gaps(train, self.min_losses)
+            ok_train = self._usable(train, gap_train, "train_losses", t)
+            self._gaps[ok_train] = gap_train[ok_train]
+        else:
+            self._gaps[ok_after] = gap_after[ok_after]
         self._weights = self._effective_weights()
         return self.weights
 
@@ -135,7 +149,7 @@ class FAMO(LossSource, WeightingMethod):
 
     # ---- checkpointing ------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
-        return {"source": self.source}
+        return {"source": self.source, "gaps_from_train": self.gaps_from_train}
 
     def _state(self) -> dict[str, Any]:
         """lr, weight_decay and min_losses in it are informational (a resumed run may change them)."""
