@@ -204,27 +204,36 @@ def test_famo_valid_reads_validation_losses():
         ctl.update(Signals(train_losses=[2.0, 4.0], after_losses=[1.0, 3.0]))
 
 
-def test_famo_valid_logits_learn_from_validation_gaps_from_training_losses():
-    """FAMO* by default: the logits from the validation batch before/after the step, D_i in the
-    weights from the training losses. By hand: delta = (log 2/1, log 4/3) = (0.6931, 0.2877); the
-    softmax Jacobian at z = (1/2, 1/2) gives the logit gradient (+0.1014, -0.1014); Adam's first
-    step moves each logit by lr = 0.025 against its gradient: xi = (-0.025, +0.025), z0 =
-    1 / (1 + e^0.05) = 0.487503. Training losses (1.0, 0.25): weights ~ (0.487503 / 1,
-    0.512497 / 0.25) = (0.487503, 2.049990), normalised (0.192120, 0.807880). With gaps="source"
-    D = the validation losses after the step (1, 3): (0.487503, 0.170832) -> (0.740508, 0.259492)."""
-    ctl = build_weighting("famo", num_tasks=2, source="valid")
-    assert ctl.needs.val_losses and ctl.needs.train_losses and ctl.needs.after_step == "valid"
-    w = ctl.update(Signals(val_losses=[2.0, 4.0], train_losses=[1.0, 0.25], after_losses=[1.0, 3.0]))
-    np.testing.assert_allclose(ctl.scores()["logits"], [-0.025, 0.025], rtol=1e-6)
-    np.testing.assert_allclose(w, [0.192120, 0.807880], atol=2e-6)
-    old = build_weighting("famo", num_tasks=2, source="valid", gaps="source")
-    assert not old.needs.train_losses
-    np.testing.assert_allclose(old.update(Signals(val_losses=[2.0, 4.0], after_losses=[1.0, 3.0])),
+def test_famo_valid_objectives_by_hand():
+    """FAMO*: the logits learn from the validation batch before/after the step. By hand: delta =
+    (log 2/1, log 4/3) = (0.6931, 0.2877); the softmax Jacobian at z = (1/2, 1/2) gives the logit
+    gradient (+0.1014, -0.1014); Adam's first step moves each logit by lr = 0.025 against its
+    gradient: xi = (-0.025, +0.025), z = (1 / (1 + e^0.05), ...) = (0.487503, 0.512497).
+    - default (gaps "none", the CoBa paper's FAMO*): the weights are z;
+    - gaps "train", training losses (1.0, 0.25): ~ (0.487503 / 1, 0.512497 / 0.25) =
+      (0.487503, 2.049990), normalised (0.192120, 0.807880);
+    - gaps "source", D = the validation losses after the step (1, 3): (0.487503, 0.170832) ->
+      (0.740508, 0.259492)."""
+    signals = Signals(val_losses=[2.0, 4.0], train_losses=[1.0, 0.25], after_losses=[1.0, 3.0])
+    plain = build_weighting("famo", num_tasks=2, source="valid")
+    assert plain.needs.val_losses and not plain.needs.train_losses and plain.needs.after_step == "valid"
+    np.testing.assert_allclose(plain.update(Signals(val_losses=[2.0, 4.0], after_losses=[1.0, 3.0])),
+                               [0.487503, 0.512497], atol=2e-6)
+    np.testing.assert_allclose(plain.scores()["logits"], [-0.025, 0.025], rtol=1e-6)
+    train = build_weighting("famo", num_tasks=2, source="valid", gaps="train")
+    assert train.needs.train_losses and train.needs.val_losses
+    np.testing.assert_allclose(train.update(signals), [0.192120, 0.807880], atol=2e-6)
+    assert train.scores()["logits"] == plain.scores()["logits"]  # the same logits whatever the objective
+    source = build_weighting("famo", num_tasks=2, source="valid", gaps="source")
+    assert not source.needs.train_losses
+    np.testing.assert_allclose(source.update(Signals(val_losses=[2.0, 4.0], after_losses=[1.0, 3.0])),
                                [0.740508, 0.259492], atol=2e-6)
-    # the source's readings drive the logits only: other training losses, the same logits
-    again = build_weighting("famo", num_tasks=2, source="valid")
-    again.update(Signals(val_losses=[2.0, 4.0], train_losses=[3.0, 0.5], after_losses=[1.0, 3.0]))
-    assert again.scores()["logits"] == ctl.scores()["logits"]
+    # FAMO (train source) keeps its rule by default: D from the re-measured training batch
+    famo = build_weighting("famo", num_tasks=2)
+    famo.update(Signals(train_losses=[2.0, 4.0], after_losses=[1.0, 3.0]))
+    np.testing.assert_allclose(famo.weights, [0.740508, 0.259492], atol=2e-6)
+    with pytest.raises(ValueError, match="cannot load"):  # a state saved with another objective
+        plain.load_state_dict(train.state_dict())
 
 
 def test_famo_weights_are_z_until_every_task_is_measured_and_min_losses():

@@ -32,7 +32,8 @@ def flags(ctl):
     ("gradnorm", {}, (False, True, True, None, True)),
     ("gradnorm", {"source": "valid"}, (True, False, True, None, True)),     # GradNorm*
     ("famo", {}, (False, True, False, "train", True)),
-    ("famo", {"source": "valid"}, (True, True, False, "valid", True)),      # FAMO*: D from training losses
+    ("famo", {"source": "valid"}, (True, False, False, "valid", True)),     # FAMO*: weights z
+    ("famo", {"source": "valid", "gaps": "train"}, (True, True, False, "valid", True)),   # D from training losses
     ("famo", {"source": "valid", "gaps": "source"}, (True, False, False, "valid", True)),  # D from validation
     ("dwa", {"period": 4}, (False, True, False, None, True)),
     ("uncertainty", {}, (False, True, False, None, True)),

@@ -12,14 +12,18 @@ Adam does: the paper's settings) updates xi. ``min_losses`` m_i defaults to 0.
 - ``source="valid"`` (FAMO*): before = the controller validation losses (before the step),
   after = the same validation batch re-measured after the step (``after_step = "valid"``).
 
-The weights are fixed before the forward pass, so D_i cannot come from the batch being weighed
-(the reference code uses it); the latest training losses stand in (``gaps="train"``, default):
-with the train source the previous controller step's batch re-measured after it (the parameters
-the next step starts from), with the valid source that step's own training losses. So FAMO*'s
-model objective stays FAMO's, sum_i z_i log D_i over training losses, and only the logits learn
-from validation losses (docs/weighting.md, "FAMO"). ``gaps="source"`` takes D from the source's
-"after" losses instead: for FAMO* every loss it reads is then a validation loss. Until every task
-has a D, the weights are z.
+What the model's step minimises (``gaps``; docs/weighting.md, "FAMO", says why the defaults):
+- ``"train"``: FAMO's objective on training losses. The weights are fixed before the forward
+  pass, so D_i cannot come from the batch being weighed (the reference code uses it); the latest
+  training losses stand in: with the train source the previous controller step's batch
+  re-measured after it (the parameters the next step starts from), with the valid source that
+  step's own training losses. The default of FAMO.
+- ``"none"``: no 1/D re-normalisation, the weights are z: the plain training loss weighted by
+  z, the logits learning from the source (the CoBa paper's FAMO*, Sec. 4.2's footnote). The
+  default of FAMO*.
+- ``"source"``: D from the source's "after" losses; for FAMO* every loss it reads is then a
+  validation loss.
+Until every task has a D, the weights are z.
 
 Weights grow like 1 / D_i: with training-loss gaps a task the model memorises (training loss
 tending to 0) takes most of the weight unless its logit falls; validation-loss gaps do not tend
@@ -42,7 +46,7 @@ from .common import SOURCES, LossSource, check_real, present
 from .functional import softmax
 
 logger = logging.getLogger(__name__)
-GAP_SOURCES = ("train", "source")
+GAP_SOURCES = ("auto", "train", "none", "source")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +55,7 @@ class FAMOParams:
     lr: float = 0.025           # the logits' Adam learning rate (paper)
     weight_decay: float = 0.01  # L2 on the logits, added to their gradient (paper's gamma)
     min_losses: float | list[float] = 0.0  # m_i: one number for every task, or one per task
-    gaps: str = dataclasses.field(default="train", metadata={"choices": GAP_SOURCES})  # D_i in the weights: training losses (FAMO's objective) or the source's
+    gaps: str = dataclasses.field(default="auto", metadata={"choices": GAP_SOURCES})  # D_i in the weights: "auto" = "train" for FAMO, "none" (weights z) for FAMO*
 
     def __post_init__(self) -> None:
         check_real("lr", self.lr, low=0.0, low_open=True)
@@ -88,7 +92,7 @@ class FAMO(LossSource, WeightingMethod):
         super().__init__(num_tasks, **params)
         p: FAMOParams = self.params
         self.source = p.source
-        self.gaps_from_train = p.gaps == "train" and p.source == "valid"  # a training signal besides the source
+        self.gaps = ("train" if p.source == "train" else "none") if p.gaps == "auto" else p.gaps
         k = self.num_tasks
         m = p.min_losses
         if isinstance(m, tuple) and len(m) != k:
@@ -102,7 +106,7 @@ class FAMO(LossSource, WeightingMethod):
     @property
     def needs(self) -> Needs:  # type: ignore[override]
         needs = self._source_needs(after_step=self.source)
-        return dataclasses.replace(needs, train_losses=True) if self.gaps_from_train else needs
+        return dataclasses.replace(needs, train_losses=True) if self.gaps == "train" else needs
 
     def _update(self, signals: Signals) -> np.ndarray:
         before, what = self._source_losses(signals)
@@ -120,12 +124,12 @@ class FAMO(LossSource, WeightingMethod):
             grad[part] = bm.famo_logit_grad(self._logits[part], delta)
             self._logits = self._adam.step(self._logits, grad, mask=part)
             self._delta[part] = delta
-        if self.gaps_from_train:
+        if self.gaps == "train" and self.source == "valid":
             train = signals.train_losses
             gap_train = bm.famo_gaps(train, self.min_losses)
             ok_train = self._usable(train, gap_train, "train_losses", t)
             self._gaps[ok_train] = gap_train[ok_train]
-        else:
+        elif self.gaps != "none":
             self._gaps[ok_after] = gap_after[ok_after]
         self._weights = self._effective_weights()
         return self.weights
@@ -139,7 +143,7 @@ class FAMO(LossSource, WeightingMethod):
         return ok & ~below
 
     def _effective_weights(self) -> np.ndarray:
-        if np.isnan(self._gaps).any():
+        if self.gaps == "none" or np.isnan(self._gaps).any():
             return softmax(self._logits)
         return bm.famo_effective_weights(self._logits, self._gaps)
 
@@ -149,7 +153,7 @@ class FAMO(LossSource, WeightingMethod):
 
     # ---- checkpointing ------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
-        return {"source": self.source, "gaps_from_train": self.gaps_from_train}
+        return {"source": self.source, "gap_mode": self.gaps}
 
     def _state(self) -> dict[str, Any]:
         """lr, weight_decay and min_losses in it are informational (a resumed run may change them)."""
