@@ -86,6 +86,8 @@ class TrainingConfig:
                 raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
         if self.max_steps < 0 or (self.max_steps == 0 and self.epochs <= 0):
             raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
+        if not self.lr > 0:
+            raise ConfigError(f"training.lr must be > 0 (the schedule scales it), got {self.lr}")
         if not 0 <= self.min_lr <= self.lr:
             raise ConfigError(f"training.min_lr must be between 0 and training.lr ({self.lr}), got {self.min_lr}")
         if self.dist_timeout_s <= 0:

@@ -58,6 +58,8 @@ def test_paths_relative_to_file_and_overrides_relative_to_cwd(tmp_path, monkeypa
     ("data.tasks.0.valid_fraction=0", "has no validation data"),
     ("data.tasks.0.tran=x", "data.tasks[0].tran is not a valid key; did you mean 'data.tasks[0].train'?"),
     ("training.min_lr=1", "training.min_lr must be between 0 and training.lr"),
+    ("training.lr=0", "training.lr must be > 0"),
+    ("weighting.valid_batches=0", "weighting.valid_batches must be >= 1"),
     ("weighting.update_interval=0", "weighting.update_interval must be >= 1"),
     ("weighting.method=cobaa", "weighting.method: unknown weighting method 'cobaa'; did you mean 'coba'?"),
     ('weighting.params={"tua": 5}', "weighting.params: coba has no parameter 'tua'; did you mean 'tau'?"),
