@@ -13,10 +13,11 @@ Each task has train, valid and test files.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import string
+
+from mft.synthetic import distinct_records, write_jsonl
 
 LETTERS = string.ascii_lowercase[:8]
 SIZES = {"copy": (1000, 100, 100), "addition": (3000, 100, 100), "reverse": (48, 24, 24)}
@@ -50,15 +51,7 @@ def generate(out_dir: str, seed: int = 0) -> None:
         rng = random.Random(seed * 1000 + offset)
         seen: set[str] = set()
         for split, size in zip(("train", "valid", "test"), SIZES[task]):
-            records = []
-            while len(records) < size:
-                record = make(rng)
-                key = json.dumps(record, sort_keys=True)
-                if key not in seen:  # splits never share a record
-                    seen.add(key)
-                    records.append(record)
-            with open(os.path.join(out_dir, f"{task}.{split}.jsonl"), "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(r) + "\n" for r in records)
+            write_jsonl(os.path.join(out_dir, f"{task}.{split}.jsonl"), distinct_records(make, rng, size, seen))
 
 
 def main() -> None:

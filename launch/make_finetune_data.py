@@ -18,11 +18,10 @@ Validation and test splits hold 200 clean records per task; no record is in two 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 
-from mft.synthetic import addition, corrupt, task_word
+from mft.synthetic import addition, corrupt, distinct_records, task_word, write_jsonl
 
 MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
           "addition": addition, "reverse": task_word("reverse", "mftcoder")}
@@ -37,20 +36,13 @@ def generate(out_dir: str, seed: int = 0) -> None:
         rng = random.Random(seed * 1000 + offset)
         seen: set[str] = set()
         for split, size in zip(("train", "valid", "test"), SIZES[task]):
-            records = []
-            while len(records) < size:
-                record = make(rng)
-                key = json.dumps(record, sort_keys=True)
-                if key not in seen:  # splits never share a record
-                    seen.add(key)
-                    records.append(record)
+            records = distinct_records(make, rng, size, seen)
             if split == "train" and task in CORRUPTED:
                 for i in rng.sample(range(size), round(CORRUPTED[task] * size)):
                     records[i] = corrupt(records[i], rng)
             if split == "train":
                 records = records * REPEATS.get(task, 1)
-            with open(os.path.join(out_dir, f"{task}.{split}.jsonl"), "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(r) + "\n" for r in records)
+            write_jsonl(os.path.join(out_dir, f"{task}.{split}.jsonl"), records)
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from .config import ModelConfig, RunConfig, make_paths_absolute, load_config
+from .config import ModelConfig, RunConfig, load_config, make_paths_absolute, read_json_file
 from .config_loader import ConfigError, build
-from .synthetic import GENERATOR_VERSION, corpus
+from .synthetic import GENERATOR_VERSION, corpus, write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +71,7 @@ def is_base_config(path: str) -> bool:
 
 def load_base_config(path: str) -> BaseSpec:
     """Read and check a base config; its cache key and folder follow from the content."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: base config not found") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    raw = read_json_file(path, "base config")
     if not isinstance(raw, dict) or "base" not in raw:
         raise ConfigError(f"{path}: a base config needs a 'base' section (corpus seed, sizes, ranks)")
     if "output_dir" in raw:
@@ -140,8 +134,7 @@ def _write_corpus(settings: BaseBuild, work: str) -> None:
     splits = {"train": corpus(settings.seed, settings.train_records),
               "valid": corpus(settings.seed + 1, settings.valid_records)}
     for split, records in splits.items():
-        with open(os.path.join(work, f"{TASK}.{split}.jsonl"), "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in records)
+        write_jsonl(os.path.join(work, f"{TASK}.{split}.jsonl"), records)
 
 
 def _publish(spec: BaseSpec, run_dir: str, config_path: str) -> None:

@@ -205,15 +205,20 @@ def make_paths_absolute(raw: dict, base: str) -> None:
             container[key] = os.path.normpath(os.path.join(base, value))
 
 
-def load_config(path: str, overrides: list[str] = ()) -> RunConfig:
-    """Read, override and type-check a run config; relative paths become absolute."""
+def read_json_file(path: str, what: str = "config file") -> Any:
+    """A JSON file's content; `ConfigError` naming the file (and line) when it is missing or invalid."""
     try:
         with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
+            return json.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); JSON allows no comments or trailing commas") from None
+
+
+def load_config(path: str, overrides: list[str] = ()) -> RunConfig:
+    """Read, override and type-check a run config; relative paths become absolute."""
+    raw = read_json_file(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a run config must be a JSON object")
     make_paths_absolute(raw, os.path.dirname(os.path.abspath(path)))

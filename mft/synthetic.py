@@ -14,6 +14,7 @@ keyed by it.
 """
 from __future__ import annotations
 
+import json
 import random
 import string
 from typing import Callable
@@ -92,3 +93,22 @@ def corrupt(record: dict, rng: random.Random) -> dict:
     key, answer_role = ("messages", "assistant") if "messages" in record else ("chat_rounds", "bot")
     turns = [dict(t, content=noise(t["content"])) if t["role"] == answer_role else t for t in record[key]]
     return {key: turns}
+
+
+def distinct_records(make: Callable[[random.Random], dict], rng: random.Random, size: int,
+                     seen: set[str]) -> list[dict]:
+    """`size` records drawn with `make(rng)`, none of them in `seen` (canonical JSON keys, updated
+    here), so that the splits of a task never share a record."""
+    records: list[dict] = []
+    while len(records) < size:
+        record = make(rng)
+        key = json.dumps(record, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            records.append(record)
+    return records
+
+
+def write_jsonl(path: str, records: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
