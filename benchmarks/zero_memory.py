@@ -19,11 +19,11 @@ process base (292 MB) plus five fp32 partition-sized buffers (module partition, 
 gradient partition, two Adam moments), 91 MB of it present since the model was built.
 
 Two settings make the measurement show the model states rather than allocator slack: small
-DeepSpeed buckets of 2e6 elements (the defaults, 5e8 elements for reduction and a live-parameter
+DeepSpeed buckets, 2e6 elements for reduction and live or prefetched parameters (the defaults, 5e8 elements for reduction and a live-parameter
 cap of 1e9, exceed this whole model; ZeRO-3's optimizer step works on sub-groups of
 `sub_group_size` elements, default 1e9, and its temporaries, a float64 copy of the gradients for
 the norm and Adam's square root, were 570 MB of a 2,003 MB peak on 2 ranks before it was set to
-1e7), and MALLOC_MMAP_THRESHOLD_=65536, so that freed tensors go back to the system instead of
+1e7; 2e6 lowers no peak and moves the gradient norm's last bit), and MALLOC_MMAP_THRESHOLD_=65536, so that freed tensors go back to the system instead of
 staying in glibc's heap. Under ZeRO-3 the model is built partitioned (zero.Init) and exported a
 parameter at a time, so no rank holds it whole.
 """
@@ -45,7 +45,7 @@ BUCKET = int(2e6)
 LEAN = {
     0: {"zero_optimization": {"stage": 0}},
     2: {"zero_optimization": {"stage": 2, "reduce_bucket_size": BUCKET, "allgather_bucket_size": BUCKET}},
-    3: {"zero_optimization": {"stage": 3, "sub_group_size": BUCKET, "reduce_bucket_size": BUCKET, "stage3_prefetch_bucket_size": BUCKET,
+    3: {"zero_optimization": {"stage": 3, "sub_group_size": int(1e7), "reduce_bucket_size": BUCKET, "stage3_prefetch_bucket_size": BUCKET,
                               "stage3_max_live_parameters": BUCKET, "stage3_param_persistence_threshold": int(1e4)}},
 }
 
