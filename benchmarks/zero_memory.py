@@ -11,13 +11,21 @@ fp32 AdamW keeps 16 bytes a parameter (weights, gradients, two moments) without 
 shards the gradients and moments over the ranks, ZeRO-3 the weights too, while DeepSpeed adds an
 fp32 copy of each rank's partition and its flat buffers.
 
+Measured (fp32, 2 steps, 2 ranks): ZeRO-0 2,297 MB, ZeRO-3 1,539 MB (0.67 x; 0.70 x with 1e7-element
+buckets). With MFT_MEMORY_TRACE=1 each rank's resident memory and peak per phase are printed. Under
+ZeRO-3 the peak is in the backward pass (1,539 MB against 1,405 MB resident after the step; the
+forward's activations, about 110 MB, are most of it); the steady state is about 165 MB above the
+process base (292 MB) plus five fp32 partition-sized buffers (module partition, fp32 master copy,
+gradient partition, two Adam moments), 91 MB of it present since the model was built.
+
 Two settings make the measurement show the model states rather than allocator slack: small
-DeepSpeed buckets (the defaults, 5e8 elements for reduction and a live-parameter cap of 1e9,
-exceed this whole model; ZeRO-3's optimizer step works on sub-groups of `sub_group_size`
-elements, default 1e9, and its temporaries, a float64 copy of the gradients for the norm and
-Adam's square root, were 570 MB of a 2,003 MB peak on 2 ranks before it was set to 1e7), and MALLOC_MMAP_THRESHOLD_=65536, so that freed tensors go back to the
-system instead of staying in glibc's heap. Under ZeRO-3 the model is built partitioned
-(zero.Init) and exported a parameter at a time, so no rank holds it whole.
+DeepSpeed buckets, 2e6 elements for reduction and live or prefetched parameters (the defaults, 5e8 elements for reduction and a live-parameter
+cap of 1e9, exceed this whole model; ZeRO-3's optimizer step works on sub-groups of
+`sub_group_size` elements, default 1e9, and its temporaries, a float64 copy of the gradients for
+the norm and Adam's square root, were 570 MB of a 2,003 MB peak on 2 ranks before it was set to
+1e7; 2e6 lowers no peak and moves the gradient norm's last bit), and MALLOC_MMAP_THRESHOLD_=65536, so that freed tensors go back to the system instead of
+staying in glibc's heap. Under ZeRO-3 the model is built partitioned (zero.Init) and exported a
+parameter at a time, so no rank holds it whole.
 """
 from __future__ import annotations
 
@@ -33,11 +41,11 @@ MODEL = {"model_type": "llama", "hidden_size": 768, "intermediate_size": 2048, "
          "tie_word_embeddings": True}
 
 
-BUCKET = int(1e7)
+BUCKET = int(2e6)
 LEAN = {
     0: {"zero_optimization": {"stage": 0}},
     2: {"zero_optimization": {"stage": 2, "reduce_bucket_size": BUCKET, "allgather_bucket_size": BUCKET}},
-    3: {"zero_optimization": {"stage": 3, "sub_group_size": BUCKET, "reduce_bucket_size": BUCKET, "stage3_prefetch_bucket_size": BUCKET,
+    3: {"zero_optimization": {"stage": 3, "sub_group_size": int(1e7), "reduce_bucket_size": BUCKET, "stage3_prefetch_bucket_size": BUCKET,
                               "stage3_max_live_parameters": BUCKET, "stage3_param_persistence_threshold": int(1e4)}},
 }
 
@@ -73,6 +81,11 @@ def main() -> None:
                 peak = json.load(f)["peak_rss_mb"]
             with open(os.path.join(out, "metrics.jsonl")) as f:
                 steady = [json.loads(line) for line in f if '"rss_mb"' in line][-1]["rss_mb"]
+            trace = os.path.join(out, "memory_trace.jsonl")
+            if os.path.exists(trace):  # MFT_MEMORY_TRACE=1: resident memory and peak at each phase
+                with open(trace) as f:
+                    for r in sorted((json.loads(line) for line in f), key=lambda r: r["rank"]):
+                        print(f"  ZeRO-{stage} rank {r['rank']} {r['phase']:<28} RSS {r['rss_mb']:7.1f} MB, peak during it {r['peak_mb']:7.1f} MB")
             result["peak_rss_mb"][f"zero{stage}"] = round(peak, 1)
             result["rss_after_training_mb"][f"zero{stage}"] = round(steady, 1)
             print(f"ZeRO-{stage}: peak resident memory per rank {peak:8.1f} MB, after the last step {steady:8.1f} MB")

@@ -14,6 +14,21 @@ def proc_status_mb(field: str) -> float | None:
         return None
 
 
+def memory_trace(output_dir: str, rank: int, phase: str) -> float | None:
+    """With MFT_MEMORY_TRACE=1, appends to `memory_trace.jsonl` this rank's resident memory at the end
+    of a phase (VmRSS) and its peak during the phase (VmHWM, then reset to VmRSS through
+    /proc/self/clear_refs); returns that peak (None without the variable), so the caller keeps the
+    run's peak. benchmarks/zero_memory.py prints the records."""
+    if os.environ.get("MFT_MEMORY_TRACE") != "1":
+        return None
+    record = {"rank": rank, "phase": phase, "rss_mb": proc_status_mb("VmRSS"), "peak_mb": proc_status_mb("VmHWM")}
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    with open(os.path.join(output_dir, "memory_trace.jsonl"), "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return record["peak_mb"]
+
+
 def run_summary(output_dir: str, *, steps: int, stopped_early: bool, initial_valid_loss: dict,
                 peak_rss_mb: float | None, checkpoints: str) -> dict:
     """Where everything is, and the best validation result (from best/mft_best.json)."""

@@ -42,7 +42,7 @@ from .model import build_model, optimizer_groups, zero3_loading
 from .nonfinite import NonFiniteGuard
 from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
-from .summary import proc_status_mb, run_summary, summary_text
+from .summary import memory_trace, proc_status_mb, run_summary, summary_text
 from .tokenizer import build_tokenizer, default_cache_dir
 from .weighting import build_weighting
 from .weighting_driver import TrainSignals, WeightingDriver
@@ -76,7 +76,9 @@ class Trainer:
         check_attention(cfg.model.attn_implementation, cfg.model.dtype, self.dist.device)
         os.makedirs(cfg.output_dir, exist_ok=True)
         self.stopwatch = Stopwatch()
+        self.traced_peak_mb = 0.0  # with MFT_MEMORY_TRACE=1, the peak of the phases traced so far
         self._setup_data()
+        self._trace("data")
         self._setup_engine()
         self._setup_weighting()
         self.early = EarlyStopping(cfg.validation.patience, cfg.validation.min_delta)
@@ -130,6 +132,7 @@ class Trainer:
         partitioned = zero3_loading(self.ds_config, cfg.model)  # must outlive the model's construction
         model = build_model(cfg.model, self.tokenizer, seed=cfg.training.seed, ds_config=self.ds_config,
                             device=self.dist.device)
+        self._trace("model built")
         groups = optimizer_groups(model, cfg.training.weight_decay)
         factor = lr_factor_fn(lr=cfg.training.lr, min_lr=cfg.training.min_lr,
                               warmup_steps=cfg.training.warmup_steps, total_steps=self.total_steps)
@@ -137,6 +140,7 @@ class Trainer:
             model=model, model_parameters=groups, config=self.ds_config,
             lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor))
         del partitioned
+        self._trace("deepspeed.initialize")
         self.output_layer = self.engine.module.get_output_embeddings()
         self.mask_dtype = torch.bfloat16 if cfg.model.dtype == "bf16" else torch.float32
 
@@ -163,6 +167,7 @@ class Trainer:
         cfg = self.cfg
         if self.reference_losses is None:
             self._initial_validation()
+            self._trace("initial validation")
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
                    disable=not (self.dist.is_main and cfg.logging.progress_bar))
         steps_timed = 0
@@ -176,6 +181,7 @@ class Trainer:
             after = self.driver.after_step(step, inputs.val_losses, result.signals,
                                            remeasure=lambda which: self._remeasure(which, inputs))
             self.step = step
+            self._trace(f"step {step}")
             last = step == self.total_steps
             validate_now = step % cfg.validation.interval == 0 or last
             log_now = step % cfg.logging.interval == 0 or validate_now
@@ -195,10 +201,12 @@ class Trainer:
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             if validate_now:
                 record.update(self._validate())
+                self._trace(f"validation and export, step {step}")
             if log_now:
                 self.metrics.log(record)
             if (cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0) or last or self.early.should_stop:
                 self.save()
+                self._trace(f"checkpoint, step {step}")
         bar.close()
         summary = self._summary()
         self.metrics.close()
@@ -410,6 +418,10 @@ class Trainer:
         self.nonfinite.load_state_dict(state["nonfinite"])
         self.log(f"resumed from {path} at step {self.step}")
 
+    def _trace(self, phase: str) -> None:
+        peak = memory_trace(self.cfg.output_dir, self.dist.rank, phase)  # resets VmHWM
+        self.traced_peak_mb = max(self.traced_peak_mb, peak or 0.0)
+
     # ---- reporting ----------------------------------------------------------------------------
     def _per_task(self, values) -> dict:
         return dict(zip(self.tasks, (float(v) for v in values)))
@@ -417,6 +429,7 @@ class Trainer:
     def _summary(self) -> dict:
         peak = proc_status_mb("VmHWM")
         if peak is not None:
+            peak = max(peak, self.traced_peak_mb)
             peak = float(all_reduce_max(torch.tensor([peak], dtype=torch.float64))[0])  # the largest rank's
         summary = run_summary(self.cfg.output_dir, steps=self.step, stopped_early=self.early.should_stop,
                               initial_valid_loss=self._per_task(self.reference_losses), peak_rss_mb=peak,
