@@ -25,9 +25,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from mft.weighting.coba_math import ols_slope  # noqa: E402
+from mft.weighting.coba_math import ols_slope
 
 
 def read(run_dir: str) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray]:

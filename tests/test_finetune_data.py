@@ -3,14 +3,12 @@ task's training answers only, and answers the base corpus never shows in that fo
 import filecmp
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "launch"))
+from launch_helpers import ROOT, load_script
 
-import make_finetune_data  # noqa: E402
+from mft.synthetic import WORD_OPS, corpus
 
-from mft.synthetic import WORD_OPS, corpus  # noqa: E402
+make_finetune_data = load_script("make_finetune_data")
 
 SHIPPED = os.path.join(ROOT, "configs", "finetune_data")
 
