@@ -1,6 +1,7 @@
 """Run launch/train.py as users do: `deepspeed --num_gpus N` for several ranks, plain python for one."""
 from __future__ import annotations
 
+import filecmp
 import importlib.util
 import json
 import os
@@ -28,6 +29,15 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def assert_generator_reproduces(generate, shipped: str, out_dir) -> None:
+    """`generate(out_dir, seed=0)` writes exactly the files committed in `shipped`, byte for byte."""
+    generate(str(out_dir), seed=0)
+    names = sorted(os.listdir(out_dir))
+    assert names == sorted(os.listdir(shipped))
+    _, mismatch, errors = filecmp.cmpfiles(out_dir, shipped, names, shallow=False)
+    assert not mismatch and not errors
 
 
 def free_port() -> int:
