@@ -14,14 +14,34 @@ def proc_status_mb(field: str) -> float | None:
         return None
 
 
+def live_tensor_mb() -> dict[str, float]:
+    """MB of host memory held by the tensors Python can reach (each storage once), by dtype: what
+    of a process's resident memory is tensors, and so the model states, rather than code and heap."""
+    import gc
+
+    import torch
+    seen, by_dtype = set(), {}
+    for obj in gc.get_objects():
+        if issubclass(type(obj), torch.Tensor) and obj.device.type == "cpu":  # type(): no __class__ lookup
+            storage = obj.untyped_storage()
+            if storage.data_ptr() in seen or storage.nbytes() == 0:
+                continue
+            seen.add(storage.data_ptr())
+            key = str(obj.dtype).removeprefix("torch.")
+            by_dtype[key] = by_dtype.get(key, 0.0) + storage.nbytes() / 2**20
+    return {k: round(v, 1) for k, v in sorted(by_dtype.items())}
+
+
 def memory_trace(output_dir: str, rank: int, phase: str) -> float | None:
     """With MFT_MEMORY_TRACE=1, appends to `memory_trace.jsonl` this rank's resident memory at the end
-    of a phase (VmRSS) and its peak during the phase (VmHWM, then reset to VmRSS through
-    /proc/self/clear_refs); returns that peak (None without the variable), so the caller keeps the
-    run's peak. benchmarks/zero_memory.py prints the records."""
+    of a phase (VmRSS), its peak during the phase (VmHWM, then reset to VmRSS through
+    /proc/self/clear_refs) and the live tensors' share (`tensors_mb`, by dtype); returns that peak
+    (None without the variable), so the caller keeps the run's peak. benchmarks/zero_memory.py
+    prints the records."""
     if os.environ.get("MFT_MEMORY_TRACE") != "1":
         return None
     record = {"rank": rank, "phase": phase, "rss_mb": proc_status_mb("VmRSS"), "peak_mb": proc_status_mb("VmHWM")}
+    record["tensors_mb"] = live_tensor_mb()  # after the peak is read, before it is reset
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     with open(os.path.join(output_dir, "memory_trace.jsonl"), "a") as f:

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mft.summary import memory_trace, proc_status_mb
+from mft.summary import live_tensor_mb, memory_trace, proc_status_mb
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
 
@@ -26,3 +26,19 @@ def test_records_the_phase_peak_and_resets_it(tmp_path, monkeypatch):
     assert [(r["rank"], r["phase"]) for r in records] == [(1, "before"), (1, "allocate")]
     assert peak == records[1]["peak_mb"] and peak >= records[1]["rss_mb"] + 50
     assert proc_status_mb("VmHWM") < peak - 50  # the peak restarts from the current resident memory
+
+
+def test_tensor_census_counts_each_storage_once_by_dtype(tmp_path, monkeypatch):
+    import torch
+    before = live_tensor_mb()
+    weights = torch.zeros(2**20)                       # 4 MB
+    views = [weights[:10], weights.view(2, -1)]        # the same storage: not counted again
+    half = torch.nn.Parameter(torch.zeros(2**20, dtype=torch.bfloat16))  # 2 MB
+    after = live_tensor_mb()
+    assert after.get("float32", 0) - before.get("float32", 0) == pytest.approx(4.0, abs=0.2)
+    assert after.get("bfloat16", 0) - before.get("bfloat16", 0) == pytest.approx(2.0, abs=0.2)
+    monkeypatch.setenv("MFT_MEMORY_TRACE", "1")
+    memory_trace(str(tmp_path), 0, "census")
+    record = json.loads(open(tmp_path / "memory_trace.jsonl").read())
+    assert record["tensors_mb"]["float32"] >= 4.0 and record["tensors_mb"]["bfloat16"] >= 2.0
+    del views, half
