@@ -77,17 +77,25 @@ def _number(col: str, v: float, spread: bool = False) -> str:
 
 
 def paired_table(scores: dict[str, list[dict]], seeds: dict[str, list[int]], tasks: list[str],
-                 method: str, baseline: str) -> str:
-    """`method` - `baseline` test loss, paired by seed: the mean test loss and each task's, with the
-    mean difference and its 95% t interval over the seeds both ran (negative: `method` is better)."""
-    common = [s for s in seeds[method] if s in seeds[baseline]]
-    a = {s: score_row(x, tasks) for s, x in zip(seeds[method], scores[method]) if s in common}
-    b = {s: score_row(x, tasks) for s, x in zip(seeds[baseline], scores[baseline]) if s in common}
-    lines = [f"| test loss, {method} - {baseline} | mean difference | 95% interval | seeds |", "|---|---|---|---|"]
-    for col in ["avg loss"] + [f"{t} loss" for t in tasks]:
-        d = paired_difference([a[s][col] for s in common], [b[s][col] for s in common])
-        interval = "-" if d.low is None else f"[{d.low:+.3f}, {d.high:+.3f}]"
-        lines.append(f"| {col} | {d.mean:+.3f} | {interval} | {d.n} |")
+                 baseline: str) -> str:
+    """Each method's test loss minus `baseline`'s, paired by seed: rows are the methods, columns the
+    mean test loss and each task's, each cell the mean difference over the seeds both ran and its 95%
+    t interval (negative: the method is better; an interval wholly below 0: better across seeds)."""
+    columns = ["avg loss"] + [f"{t} loss" for t in tasks]
+    lines = [f"| method - {baseline} | " + " | ".join(columns) + " | seeds |", "|---" * (len(columns) + 2) + "|"]
+    for method in scores:
+        if method == baseline:
+            continue
+        common = [s for s in seeds[method] if s in seeds[baseline]]
+        if not common:
+            continue
+        a = {s: score_row(x, tasks) for s, x in zip(seeds[method], scores[method]) if s in common}
+        b = {s: score_row(x, tasks) for s, x in zip(seeds[baseline], scores[baseline]) if s in common}
+        cells = []
+        for col in columns:
+            d = paired_difference([a[s][col] for s in common], [b[s][col] for s in common])
+            cells.append(f"{d.mean:+.3f}" + ("" if d.low is None else f" [{d.low:+.3f}, {d.high:+.3f}]"))
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {len(common)} |")
     return "\n".join(lines)
 
 

@@ -74,12 +74,17 @@ def test_table_with_seeds_shows_mean_sd_and_count_and_the_paired_comparison():
     table = markdown_table(scores, ["x"]).splitlines()
     assert table[0].endswith("| spread | seeds |")
     assert table[2] == "| uniform | **1.100** ± 0.100 | **50.0** ± 0.0 | **1.100** ± 0.100 | **50.0** ± 0.0 | **10** ± 0 | 3 |"
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 2, 3]}, ["x"], "coba", "uniform").splitlines()
-    assert paired[2] == "| avg loss | +0.050 | [-0.074, +0.174] | 3 |"
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 2, 3]}, ["x"], "uniform").splitlines()
+    assert paired[0] == "| method - uniform | avg loss | x loss | seeds |"
+    assert paired[2] == "| coba | +0.050 [-0.074, +0.174] | +0.050 [-0.074, +0.174] | 3 |"
+    assert len(paired) == 3  # no row for the baseline itself
     # only the seeds both ran are paired: seed 2 is 1.1 - 1.2, seed 3 is 1.25 - 1.1; mean 0.025,
     # sd 0.17678, half-width 12.7062 * 0.17678 / sqrt(2) = 1.5883
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [2, 3, 4]}, ["x"], "coba", "uniform").splitlines()
-    assert paired[2] == "| avg loss | +0.025 | [-1.563, +1.613] | 2 |"
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [2, 3, 4]}, ["x"], "uniform").splitlines()
+    assert paired[2] == "| coba | +0.025 [-1.563, +1.613] | +0.025 [-1.563, +1.613] | 2 |"
+    # one common seed: the difference without an interval
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 4, 5]}, ["x"], "uniform").splitlines()
+    assert paired[2] == "| coba | +0.100 | +0.100 | 1 |"
 
 
 def test_mean_records_average_the_seeds_step_by_step():
