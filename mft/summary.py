@@ -20,13 +20,19 @@ def live_tensor_mb() -> dict[str, float]:
     import gc
 
     import torch
+    from torch._subclasses.fake_tensor import FakeTensor
     seen, by_dtype = set(), {}
     for obj in gc.get_objects():
-        if issubclass(type(obj), torch.Tensor) and obj.device.type == "cpu":  # type(): no __class__ lookup
-            storage = obj.untyped_storage()
-            if storage.data_ptr() in seen or storage.nbytes() == 0:
+        kind = type(obj)  # type(): no __class__ lookup on arbitrary objects
+        if issubclass(kind, torch.Tensor) and not issubclass(kind, FakeTensor) and obj.device.type == "cpu":
+            try:
+                storage = obj.untyped_storage()
+                address = storage.data_ptr()
+            except (RuntimeError, NotImplementedError):  # no host memory behind it (torch.compile's tensors)
                 continue
-            seen.add(storage.data_ptr())
+            if address in seen or storage.nbytes() == 0:
+                continue
+            seen.add(address)
             key = str(obj.dtype).removeprefix("torch.")
             by_dtype[key] = by_dtype.get(key, 0.0) + storage.nbytes() / 2**20
     return {k: round(v, 1) for k, v in sorted(by_dtype.items())}
