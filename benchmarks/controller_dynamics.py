@@ -30,9 +30,13 @@ def _records(path: str) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def _has_controller(run_dir: str) -> bool:
+def _is_coba_run(run_dir: str) -> bool:
+    """A finished run whose controller record holds CoBa's figures (other methods log no slopes)."""
     path = os.path.join(run_dir, "controller.jsonl")
-    return os.path.exists(path) and os.path.getsize(path) > 0
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return False
+    with open(path) as f:
+        return "weighting_slopes" in json.loads(f.readline())
 
 
 def run_dynamics(run_dir: str, task: str) -> dict[str, float | None]:
@@ -82,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     for method in args.methods.split(","):
         folders = sorted(f for f in os.listdir(runs_dir) if f == method or f.startswith(method + ".seed"))
         figures = [run_dynamics(os.path.join(runs_dir, f), args.task) for f in folders
-                   if _has_controller(os.path.join(runs_dir, f))]
-        if not figures:
+                   if _is_coba_run(os.path.join(runs_dir, f))]
+        if not figures:  # not a CoBa method, or no finished run
             print(f"| {method} | 0 |" + " - |" * len(columns))
             continue
         print(f"| {method} | {len(figures)} | " + " | ".join(_cell([f[c] for f in figures]) for c in columns) + " |")

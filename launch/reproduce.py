@@ -27,7 +27,7 @@ from mft.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
 from mft.base_model import ensure_base, load_base_config
 from mft.config import load_config
 from mft.logs import setup_logging
-from mft.report import figures, markdown_table, mean_records, paired_table, pyplot
+from mft.report import figures, markdown_table, mean_records, paired_sections, pyplot
 from mft.reproduce import benchmark, is_finished, plan, read_metrics, score, seeds, train
 
 
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="training seeds per method: the config's seed, +1, ...")
     parser.add_argument("--figure-seed", type=int, default=None, metavar="SEED",
                         help="draw the figures from this seed's runs (default: the mean over the seeds)")
+    parser.add_argument("--paired-against", default="uniform", metavar="METHODS",
+                        help="with several seeds, compare every method with each of these, paired by seed "
+                             "(comma-separated; e.g. uniform,coba to also set CoBa's variants against it)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
     bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
@@ -93,12 +96,8 @@ def main(argv: list[str] | None = None) -> int:
              "selected checkpoint (lowest mean validation-loss ratio; STL: each task's own run); spread = "
              "range of the tasks' individual best validation steps. Best of each column in bold.", "",
              markdown_table(scores, tasks), ""]
-    if len(seed_list) > 1 and "uniform" in scores:
-        lines += ["## Against uniform, paired by seed", "",
-                  "Per seed, each method's test loss minus uniform's: the mean of these differences and "
-                  "its 95% interval from Student's t (an interval wholly below 0: better than uniform "
-                  "across seeds; one that holds 0: no difference shown).", "",
-                  paired_table(scores, run_seeds, tasks, "uniform"), ""]
+    if len(seed_list) > 1:
+        lines += paired_sections(scores, run_seeds, tasks, args.paired_against.split(","))
     if figure_note:
         lines += [figure_note, ""]
     if benchmarks:

@@ -99,6 +99,22 @@ def paired_table(scores: dict[str, list[dict]], seeds: dict[str, list[int]], tas
     return "\n".join(lines)
 
 
+def paired_sections(scores: dict[str, list[dict]], seeds: dict[str, list[int]], tasks: list[str],
+                    baselines: list[str]) -> list[str]:
+    """The report's paired comparisons: one section per baseline that ran (e.g. uniform, then coba
+    for its remedies and ablations), each a `paired_table` under its heading and caption."""
+    lines = []
+    for baseline in baselines:
+        if baseline not in scores or not any(m != baseline for m in scores):
+            continue
+        lines += [f"## Against {baseline}, paired by seed", "",
+                  f"Per seed, each method's test loss minus {baseline}'s: the mean of these differences and "
+                  f"its 95% interval from Student's t (an interval wholly below 0: better than {baseline} "
+                  "across seeds; one that holds 0: no difference shown).", "",
+                  paired_table(scores, seeds, tasks, baseline), ""]
+    return lines
+
+
 def mean_records(runs: list[list[dict]]) -> list[dict]:
     """Several seeds' metrics records averaged step by step, for the figures: ``valid_loss``,
     ``weights`` (per task) and ``weighting_df`` over the seeds that logged them at that step (an

@@ -10,7 +10,7 @@ from eval.report import markdown_table as benchmark_table
 from mft.benchmark_scores import check_names, named_by_metric
 from mft.config import load_config
 from mft.paired import paired_difference, t_quantile_975
-from mft.report import figures, markdown_table, mean_records, minmax, paired_table
+from mft.report import figures, markdown_table, mean_records, minmax, paired_sections, paired_table
 from mft.reproduce import best_steps, method_overrides, plan, seeds
 from mft.task_eval import evaluate_tasks
 from launch_helpers import ROOT
@@ -160,3 +160,17 @@ def test_every_shipped_configs_benchmarks_can_be_scored():
             check_names(load_config(path).reproduce.benchmarks)
     with pytest.raises(ValueError, match="reproduce.benchmarks: unknown 'rouge'"):
         check_names(["humaneval", "rouge"])
+
+
+def test_one_paired_section_per_baseline_that_ran():
+    scores = {"uniform": [_scores(1.0), _scores(1.2)], "coba": [_scores(1.1), _scores(1.3)],
+              "coba_m4": [_scores(1.0), _scores(1.1)]}
+    seeds = {m: [1, 2] for m in scores}
+    lines = paired_sections(scores, seeds, ["x"], ["uniform", "coba", "famo"])  # famo did not run
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings == ["## Against uniform, paired by seed", "## Against coba, paired by seed"]
+    against_coba = "\n".join(lines[lines.index(headings[1]):])
+    # uniform - coba is the negative of coba - uniform; coba_m4 - coba: -0.1 and -0.2
+    assert "| uniform | -0.100 [-0.100, -0.100]" in against_coba
+    assert "| coba_m4 | -0.150 [-0.785, +0.485]" in against_coba
+    assert paired_sections({"uniform": scores["uniform"]}, seeds, ["x"], ["uniform"]) == []

@@ -1,0 +1,56 @@
+"""benchmarks/controller_dynamics.py on a hand-made run whose figures are known."""
+import importlib.util
+import json
+
+from launch_helpers import ROOT
+
+spec = importlib.util.spec_from_file_location("controller_dynamics", f"{ROOT}/benchmarks/controller_dynamics.py")
+dynamics = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(dynamics)
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def make_run(run_dir):
+    """Steps 1-100: slopes from step 11 (the warm-up ends), DF below 0.01 from step 41; `b`'s valid
+    loss is lowest at step 40 and its slope positive on 45 of the 60 steps after; weights logged
+    every 10 steps: equal up to step 40, then `a` 0.9 / `b` 0.1, except a jump to `b` 0.6 at step 70."""
+    run_dir.mkdir()
+    ctl = [{"step": t, "weighting_df": 1.0 if t <= 40 else 0.001,
+            "weighting_slopes": {"a": 0.0 if t <= 10 else -1.0, "b": 0.0 if t <= 10 else (1.0 if t <= 85 else -1.0)}}
+           for t in range(1, 101)]
+    _write(run_dir / "controller.jsonl", ctl)
+    metrics = []
+    for t in range(10, 101, 10):
+        w = {"a": 0.5, "b": 0.5} if t <= 40 else {"a": 0.4, "b": 0.6} if t == 70 else {"a": 0.9, "b": 0.1}
+        metrics.append({"step": t, "weights": w})
+        if t % 20 == 0:
+            metrics.append({"step": t, "valid_loss": {"a": 1.0 - t / 200, "b": abs(t - 40) / 100 + 0.5}})
+    _write(run_dir / "metrics.jsonl", metrics)
+
+
+def test_figures_of_a_known_run(tmp_path):
+    make_run(tmp_path / "coba")
+    f = dynamics.run_dynamics(str(tmp_path / "coba"), "b")
+    assert f["df_off"] == 41 and f["onset"] == 40
+    # after the warm-up, 9 logged steps (20-100): a > 0.5 at 50, 60, 80, 90, 100 and b at 70
+    assert abs(f["one_task"] - 6 / 9) < 1e-12 and f["starved"] == 0.0
+    # changes from step 20 on: 0, 0, 0.8 at 40->50, 0, 1.0 at 60->70, 1.0 at 70->80, 0, 0
+    assert abs(f["switch"] - 2.8 / 8) < 1e-12
+    assert f["w_before"] == 0.5 and abs(f["w_after"] - (5 * 0.1 + 0.6) / 6) < 1e-12
+    assert f["rising"] == 45 / 60
+
+
+def test_table_skips_methods_without_coba_records(tmp_path, capsys):
+    runs = tmp_path / "out" / "runs"
+    runs.mkdir(parents=True)
+    make_run(runs / "coba")
+    make_run(runs / "coba.seed43")
+    (runs / "uniform").mkdir()
+    _write(runs / "uniform" / "controller.jsonl", [{"step": 1, "controller_valid_loss": {"a": 1.0}}])
+    assert dynamics.main([str(tmp_path / "out"), "--methods", "coba,uniform", "--task", "b"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2].startswith("| coba | 2 | 41 ± 0 | 0.67 ± 0.00 | 0.00 ± 0.00 | 0.35 ± 0.00 | 40 ± 0 |")
+    assert rows[3] == "| uniform | 0 |" + " - |" * 8
