@@ -6,7 +6,7 @@ For each method, over its seeds (run folders `<method>` and `<method>.seed<N>` u
 from the controller's record of every step (weighting_df, weighting_rcs, weighting_acs,
 weighting_slopes, the weights in metrics.jsonl):
 - df_off: the first step at which the divergence factor (eq. 7) is below 0.01, after which the
-  weights are ACS alone (eq. 8);
+  weights are ACS alone (eq. 6);
 - one_task, starved: the share of steps after the controller's warm-up in which one task holds
   more than half of the weight, and in which some task holds less than 0.05;
 - switch: the mean total change of the weights between consecutive logged steps (metrics.jsonl,
