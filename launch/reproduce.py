@@ -3,13 +3,14 @@
     python launch/reproduce.py --config configs/compare_cpu.json --out docs/results/compare_cpu
     python launch/reproduce.py --config configs/cc_phi.json --methods uniform,coba --ranks 8
     python launch/reproduce.py --config configs/cc_phi.json --benchmark-limit 20     # a quick look first
-    python launch/reproduce.py --config configs/finetune_cpu.json --out docs/results/finetune_cpu --seeds 3
+    python launch/reproduce.py --config configs/finetune_cpu.json --out docs/results/finetune_cpu --seeds 5
 
 Writes <out>/report.md (the tables, the command, the figures, and <out>/notes.md when present: the
 human reading of the results) and <out>/figures/*.png; the runs live in <out>/runs/<method>
 and, for further seeds, <out>/runs/<method>.seed<s> (resumable: finished runs and scores are
-reused). With --seeds N the table shows mean ± sd over the seeds and their number, a paired
-per-seed comparison of coba against uniform follows it, and the figures show the seeds' mean
+reused). With --seeds N the table shows mean ± sd over the seeds and their number, paired
+per-seed comparisons of every method against uniform and against coba follow it
+(--paired-against), and the figures show the seeds' mean
 curves (or one seed's, --figure-seed). With reproduce.benchmarks in the config, each
 method's selected checkpoint is also scored on them (pass@1 on HumanEval / HumanEval-X / MBPP,
 F1, BLEU or perplexity on the test files) in the trained prompt format; the report's benchmark
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="training seeds per method: the config's seed, +1, ...")
     parser.add_argument("--figure-seed", type=int, default=None, metavar="SEED",
                         help="draw the figures from this seed's runs (default: the mean over the seeds)")
-    parser.add_argument("--paired-against", default="uniform", metavar="METHODS",
-                        help="with several seeds, compare every method with each of these, paired by seed "
-                             "(comma-separated; e.g. uniform,coba to also set CoBa's variants against it)")
+    parser.add_argument("--paired-against", default="uniform,coba", metavar="METHODS",
+                        help="with several seeds, compare every method with each of these that ran, paired by "
+                             "seed (comma-separated; default: uniform, and coba for its remedies and ablations)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
     bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
