@@ -3,6 +3,8 @@
 Figures (matplotlib, no screen needed):
 - valid_ratio.png: per task, each method's validation-loss ratio curve min-max normalised to
   [0, 1] (the CoBa paper's Figure 9), so convergence and overfitting read the same for every task;
+- valid_loss.png: the same curves unnormalised, from the first validation after step 0 (the
+  initial drop no longer flattens them: a task's minimum and its rise after it stand out);
 - weights.png: each method's task weights over the steps;
 - coba_df.png: CoBa's divergence factor over the steps.
 With several seeds the curves are the seeds' mean (``mean_records``) or one seed's.
@@ -159,12 +161,14 @@ def pyplot():
 
 
 def figures(metrics: dict[str, list[dict]], tasks: list[str], out_dir: str) -> list[str]:
-    """Draw the three figures from each method's metrics records; returns the file paths."""
+    """Draw the figures from each method's metrics records; returns the file paths."""
     plt = pyplot()
     os.makedirs(out_dir, exist_ok=True)
     paths = []
+    colours = plt.cm.tab20.colors  # up to 20 methods told apart
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
+        ax.set_prop_cycle(color=colours)
         for method, records in metrics.items():
             valid = [r for r in records if r.get("valid_loss") and r["valid_loss"].get(task) is not None]
             if len(valid) > 1:  # ratio to the validation before training (the step-0 record)
@@ -175,9 +179,23 @@ def figures(metrics: dict[str, list[dict]], tasks: list[str], out_dir: str) -> l
     axes[0][0].legend(fontsize=7)
     paths.append(_save(fig, out_dir, "valid_ratio.png"))
 
+    # the same curves unnormalised and without the step-0 record, whose drop flattens the rest:
+    # where a task reaches its minimum and how far it rises after it (overfitting) show here
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        ax.set_prop_cycle(color=colours)
+        for method, records in metrics.items():
+            valid = [r for r in records if r.get("valid_loss") and r["valid_loss"].get(task) is not None][1:]
+            ax.plot([r["step"] for r in valid], [r["valid_loss"][task] for r in valid], label=method, linewidth=0.9)
+        ax.set_title(f"{task}: validation loss after the first evaluation")
+        ax.set_xlabel("step")
+    axes[0][0].legend(fontsize=7)
+    paths.append(_save(fig, out_dir, "valid_loss.png"))
+
     weighted = {m: r for m, r in metrics.items() if any("weights" in x for x in r)}
     fig, axes = plt.subplots(1, len(weighted), figsize=(3.6 * len(weighted), 3.2), squeeze=False)
     for ax, (method, records) in zip(axes[0], weighted.items()):
+        ax.set_prop_cycle(color=colours)
         steps = [r for r in records if "weights" in r]
         for task in tasks:
             ax.plot([r["step"] for r in steps], [r["weights"][task] for r in steps], label=task, linewidth=0.8)
@@ -190,6 +208,7 @@ def figures(metrics: dict[str, list[dict]], tasks: list[str], out_dir: str) -> l
     coba = {m: r for m, r in metrics.items() if any("weighting_df" in x for x in r)}
     if coba:
         fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.set_prop_cycle(color=colours)
         for method, records in coba.items():
             steps = [r for r in records if r.get("weighting_df") is not None]
             ax.plot([r["step"] for r in steps], [r["weighting_df"] for r in steps], label=method, linewidth=0.8)

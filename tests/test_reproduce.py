@@ -115,7 +115,7 @@ def test_figures_are_written(tmp_path):
     records = [{"step": s, "valid_loss": {"x": 1 / (s + 1)}, "weights": {"x": 1.0}, "weighting_df": 0.5}
                for s in range(5)]
     paths = figures({"coba": records}, ["x"], str(tmp_path))
-    assert [p.rsplit("/", 1)[1] for p in paths] == ["valid_ratio.png", "weights.png", "coba_df.png"]
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["valid_ratio.png", "valid_loss.png", "weights.png", "coba_df.png"]
     assert all((tmp_path / p.rsplit("/", 1)[1]).stat().st_size > 1000 for p in paths)
 
 
