@@ -193,9 +193,13 @@ def figures(metrics: dict[str, list[dict]], tasks: list[str], out_dir: str) -> l
     paths.append(_save(fig, out_dir, "valid_loss.png"))
 
     weighted = {m: r for m, r in metrics.items() if any("weights" in x for x in r)}
-    fig, axes = plt.subplots(1, len(weighted), figsize=(3.6 * len(weighted), 3.2), squeeze=False)
-    for ax, (method, records) in zip(axes[0], weighted.items()):
-        ax.set_prop_cycle(color=colours)
+    cols = min(len(weighted), 5)  # one panel per method, five to a row
+    rows = math.ceil(len(weighted) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(weighted):]:
+        ax.set_visible(False)
+    for ax, (method, records) in zip(axes.flat, weighted.items()):
+        ax.set_prop_cycle(color=plt.cm.tab10.colors)  # tasks: distinct hues
         steps = [r for r in records if "weights" in r]
         for task in tasks:
             ax.plot([r["step"] for r in steps], [r["weights"][task] for r in steps], label=task, linewidth=0.8)
