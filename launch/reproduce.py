@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="training seeds per method: the config's seed, +1, ...")
     parser.add_argument("--figure-seed", type=int, default=None, metavar="SEED",
                         help="draw the figures from this seed's runs (default: the mean over the seeds)")
-    parser.add_argument("--paired-against", default="uniform,coba", metavar="METHODS",
-                        help="with several seeds, compare every method with each of these that ran, paired by "
-                             "seed (comma-separated; default: uniform, and coba for its remedies and ablations)")
+    parser.add_argument("--paired-against", default=None, metavar="METHODS",
+                        help="with several seeds, compare every method with each of these, paired by seed "
+                             "(comma-separated methods of this run; default: uniform and coba, where they ran)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
     bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     options = BenchmarkOptions(limit=args.benchmark_limit, data_dir=args.data_dir,
                                max_new_tokens=args.max_new_tokens, workers=args.workers)
     methods = args.methods.split(",") if args.methods else cfg.reproduce.methods
+    baselines = args.paired_against.split(",") if args.paired_against else ["uniform", "coba"]
+    if args.paired_against and not set(baselines) <= set(methods):
+        print(f"error: --paired-against: {', '.join(sorted(set(baselines) - set(methods)))} is not among the "
+              f"methods of this run ({', '.join(methods)})", file=sys.stderr)
+        return 2
     out = os.path.abspath(args.out)
     if cfg.model.base:  # a fine-tuning config: pretrain its base model first (once; it is cached)
         ensure_base(load_base_config(cfg.model.base))
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
              "range of the tasks' individual best validation steps. Best of each column in bold.", "",
              markdown_table(scores, tasks), ""]
     if len(seed_list) > 1:
-        lines += paired_sections(scores, run_seeds, tasks, args.paired_against.split(","))
+        lines += paired_sections(scores, run_seeds, tasks, baselines)
     if figure_note:
         lines += [figure_note, ""]
     if benchmarks:

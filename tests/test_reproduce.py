@@ -1,4 +1,5 @@
 """The comparison pipeline's pieces: method mapping, scoring on test files, table and figures."""
+import importlib.util
 import json
 
 import pytest
@@ -174,3 +175,13 @@ def test_one_paired_section_per_baseline_that_ran():
     assert "| uniform | -0.100 [-0.100, -0.100]" in against_coba
     assert "| coba_m4 | -0.150 [-0.785, +0.485]" in against_coba
     assert paired_sections({"uniform": scores["uniform"]}, seeds, ["x"], ["uniform"]) == []
+
+
+def test_paired_against_a_method_that_does_not_run_is_refused(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("reproduce_cli", f"{ROOT}/launch/reproduce.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    code = cli.main(["--config", COMPARE, "--out", str(tmp_path / "out"), "--methods", "uniform,coba",
+                     "--seeds", "2", "--paired-against", "uniform,unifrom"])
+    assert code == 2 and not (tmp_path / "out").exists()  # refused before anything trains
+    assert "--paired-against: unifrom is not among the methods of this run (uniform, coba)" in capsys.readouterr().err
