@@ -31,7 +31,7 @@ def _records(path: str) -> list[dict]:
 
 
 def _is_coba_run(run_dir: str) -> bool:
-    """A finished run whose controller record holds CoBa's figures (other methods log no slopes)."""
+    """A run whose controller record holds CoBa's figures (other methods log no slopes, or nothing)."""
     path = os.path.join(run_dir, "controller.jsonl")
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return False

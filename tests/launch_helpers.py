@@ -23,9 +23,9 @@ def checkout_env(env: dict | None = None) -> dict:
     return env
 
 
-def load_script(name: str):
-    """launch/<name>.py as a module, to call its functions."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "launch", f"{name}.py"))
+def load_script(name: str, folder: str = "launch"):
+    """<folder>/<name>.py (a launch or benchmark script) as a module, to call its functions."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, folder, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

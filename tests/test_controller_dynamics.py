@@ -1,12 +1,9 @@
 """benchmarks/controller_dynamics.py on a hand-made run whose figures are known."""
-import importlib.util
 import json
 
-from launch_helpers import ROOT
+from launch_helpers import load_script
 
-spec = importlib.util.spec_from_file_location("controller_dynamics", f"{ROOT}/benchmarks/controller_dynamics.py")
-dynamics = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(dynamics)
+dynamics = load_script("controller_dynamics", "benchmarks")
 
 
 def _write(path, records):

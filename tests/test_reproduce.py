@@ -1,5 +1,4 @@
 """The comparison pipeline's pieces: method mapping, scoring on test files, table and figures."""
-import importlib.util
 import json
 
 import pytest
@@ -14,7 +13,7 @@ from mft.paired import paired_difference, t_quantile_975
 from mft.report import figures, markdown_table, mean_records, minmax, paired_sections, paired_table
 from mft.reproduce import best_steps, method_overrides, plan, seeds
 from mft.task_eval import evaluate_tasks
-from launch_helpers import ROOT
+from launch_helpers import ROOT, load_script
 
 COMPARE = f"{ROOT}/configs/compare_cpu.json"
 
@@ -178,10 +177,7 @@ def test_one_paired_section_per_baseline_that_ran():
 
 
 def test_paired_against_a_method_that_does_not_run_is_refused(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("reproduce_cli", f"{ROOT}/launch/reproduce.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    code = cli.main(["--config", COMPARE, "--out", str(tmp_path / "out"), "--methods", "uniform,coba",
+    code = load_script("reproduce").main(["--config", COMPARE, "--out", str(tmp_path / "out"), "--methods", "uniform,coba",
                      "--seeds", "2", "--paired-against", "uniform,unifrom"])
     assert code == 2 and not (tmp_path / "out").exists()  # refused before anything trains
     assert "--paired-against: unifrom is not among the methods of this run (uniform, coba)" in capsys.readouterr().err
