@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from eval.benchmarks import find_data_dir
+from eval_helpers import toolchains_or_skip
 from launch_helpers import checkout_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,6 +123,7 @@ def test_user_errors_are_one_line(tmp_path):
 
 @pytest.mark.skipif(find_data_dir() is None, reason="benchmark data not found: set MFT_BENCHMARK_DIR or put it at ../shared/data")
 def test_canonical_on_real_data(tmp_path):
+    toolchains_or_skip("python", "js")
     result = evaluate("--canonical", "--benchmarks", "humaneval,humaneval-x,mbpp", "--languages", "python,js",
                       "--limit", "3", "--data-dir", str(find_data_dir()), "--out", str(tmp_path / "out"))
     summary = last_json(result)

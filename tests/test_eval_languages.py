@@ -13,8 +13,8 @@ import pytest
 from eval.benchmarks import find_data_dir, load_suites
 from eval.benchmarks.files import ENV_VAR
 from eval.execution import Job, execute_all
-from eval.languages import make_runner
 from eval.sandbox import SandboxPool
+from eval_helpers import runner_or_skip
 
 DATA = find_data_dir()
 pytestmark = pytest.mark.skipif(
@@ -77,19 +77,9 @@ def pool():
         yield pool
 
 
-def runner_or_skip(language: str):
-    runner = make_runner(language, **SHORT_TIMEOUTS[language])
-    problem = runner.toolchain_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return runner
-
-
 @pytest.mark.parametrize("language", list(CANONICAL))
 def test_canonical_solutions_pass(pool, language):
-    runner = runner_or_skip(language)
+    runner = runner_or_skip(language, **SHORT_TIMEOUTS[language])
     suite = load_suites(["humaneval-x"], data_dir=DATA, languages=[language])[0]
     problems = [suite.problems[i] for i in CANONICAL[language]]
     jobs = [Job(runner, suite.assemble(p, p.reference)) for p in problems]
@@ -100,7 +90,7 @@ def test_canonical_solutions_pass(pool, language):
 
 @pytest.mark.parametrize("language", list(WRONG))
 def test_wrong_completions_fail_for_the_right_reason(pool, language):
-    runner = runner_or_skip(language)
+    runner = runner_or_skip(language, **SHORT_TIMEOUTS[language])
     suite = load_suites(["humaneval-x"], data_dir=DATA, languages=[language])[0]
     problem = suite.problems[0]
     kinds = list(WRONG[language])
@@ -115,7 +105,7 @@ EARLY_EXIT = {"python": "    import os\n    os._exit(0)\n", "js": "  process.exi
 @pytest.mark.parametrize("language", list(EARLY_EXIT))
 def test_ending_the_process_with_status_0_before_the_tests_fails(pool, language):
     """The driver's pass line comes only after the program's last line (C++ and Java: see docs)."""
-    runner = runner_or_skip(language)
+    runner = runner_or_skip(language, **SHORT_TIMEOUTS[language])
     suite = load_suites(["humaneval-x"], data_dir=DATA, languages=[language])[0]
     problem = suite.problems[0]
     [(_, verdict)] = list(execute_all(pool, [Job(runner, suite.assemble(problem, EARLY_EXIT[language]))]))

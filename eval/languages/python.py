@@ -13,6 +13,7 @@ program started (the command line carries only its hash): one that ends its own 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ..errors import EvalError
 from ..sandbox import Sandbox, StepResult
 from ..toolchains import INSTALL_COMMAND
 from .base import (COMPILE_ERROR, EARLY_EXIT, PASS_FILE, PASSED, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER, Runner, Step,
-                   Verdict, pass_digest, printed_pass, tail, write_pass_nonce)
+                   Verdict, last_line, pass_digest, printed_pass, tail, write_pass_nonce)
 
 PYTHON_ENV = "MFT_SANDBOX_PYTHON"
 EXIT_COMPILE, EXIT_ASSERT, EXIT_ERROR = 3, 4, 5
@@ -57,12 +58,21 @@ os._exit(status)  # no waiting on threads the program left running
 '''
 
 
+NUMPY_IMPORT = re.compile(r"^\s*(import|from)\s+numpy\b", re.MULTILINE)
+# exit 0: runs and has numpy; exit 3: runs without numpy; anything else: cannot run
+PROBE = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('numpy') else 3)"
+PROBE_NO_NUMPY = 3
+
+
 class PythonRunner(Runner):
     """Runs ``python -I driver.py program.py``.
 
     The interpreter is the first of `$MFT_SANDBOX_PYTHON`, the evaluator's own and
-    /usr/bin/python3 that the sandbox user can start and that imports numpy (HumanEval-X's
-    import helper needs it). The evaluator's own often lives under /root (pyenv), out of reach.
+    /usr/bin/python3 that the sandbox user can start, preferring one that imports numpy
+    (HumanEval-X's import helper needs it; HumanEval and MBPP do not). The evaluator's own often
+    lives under /root (pyenv), out of the sandbox user's reach. Without any numpy, programs that
+    do not import it still run, and the first one that does ends the evaluation with one line
+    saying what was tried and how to install numpy, rather than scoring it as a runtime error.
     """
 
     name = "python"
@@ -72,25 +82,35 @@ class PythonRunner(Runner):
         super().__init__()
         self.timeout_s = timeout_s
         self.interpreter: str | None = None
+        self.numpy_problem: str | None = None  # why no interpreter with numpy was found
 
     def _prepare_once(self, sandbox: Sandbox) -> None:
         candidates = [os.environ.get(PYTHON_ENV), sys.executable, "/usr/bin/python3"]
-        tried = []
+        tried, without_numpy = [], []
         for candidate in dict.fromkeys(c for c in candidates if c):
             with sandbox.workdir() as wd:
-                probe = sandbox.run(
-                    [candidate, "-I", "-c", "import numpy"], cwd=wd, env=self.env(wd), timeout_s=30, limits=self.limits
-                )
+                probe = sandbox.run([candidate, "-I", "-c", PROBE], cwd=wd, env=self.env(wd), timeout_s=30,
+                                    limits=self.limits)
             if probe.ok:
                 self.interpreter = candidate
                 return
-            tried.append(candidate)
-        raise EvalError(
-            f"no Python that the sandbox user can run with numpy (tried {', '.join(tried)}); "
-            f"run `{INSTALL_COMMAND}` (installs python3-numpy) or set {PYTHON_ENV}"
-        )
+            if probe.exit_code == PROBE_NO_NUMPY:
+                without_numpy.append(candidate)
+                tried.append(f"{candidate}: no numpy")
+            else:
+                why = last_line(probe.stderr) or f"exit code {probe.exit_code}, signal {probe.signal}"
+                tried.append(f"{candidate}: cannot run as the sandbox user ({why})")
+        if not without_numpy:
+            raise EvalError(f"no Python that the sandbox user can run (tried {'; '.join(tried)}); "
+                            f"run `{INSTALL_COMMAND}` (installs python3) or set {PYTHON_ENV}")
+        self.interpreter = without_numpy[0]
+        self.numpy_problem = (f"this program imports numpy, and no Python that the sandbox user can run has it "
+                              f"(tried {'; '.join(tried)}); run `{INSTALL_COMMAND}` (installs python3-numpy) "
+                              f"or set {PYTHON_ENV}")
 
     def write_program(self, sandbox: Sandbox, workdir: Path, source: str) -> None:
+        if self.numpy_problem and NUMPY_IMPORT.search(source):
+            raise EvalError(self.numpy_problem)
         super().write_program(sandbox, workdir, source)
         (workdir / "driver.py").write_text(DRIVER)
         write_pass_nonce(sandbox, workdir)
