@@ -29,6 +29,13 @@ FORMAT_VERSION = 1
 META_FILE = "meta.json"
 
 
+def default_cache_dir() -> str:
+    """Token and tokenizer cache shared by runs (entries are keyed by content): $MFT_CACHE, else
+    $XDG_CACHE_HOME/mft, else ~/.cache/mft. data.cache_dir overrides it for one run."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
+
+
 def file_sha256(path: str) -> str:
     """sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

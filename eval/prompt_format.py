@@ -1,13 +1,8 @@
-"""The prompt format a model was trained on, recorded beside the exported model, and prompts built in it.
+"""Prompts built in the format a model was trained on.
 
-The trainer writes `prompt_format.json` into every model folder it exports:
-
-    {"chat_template": "auto", "uses_chat_template": false, "system": ""}
-
-`chat_template` is the run's data.chat_template ("auto": the tokenizer's own template when it has
-one; "default": the built-in <|user|> / <|assistant|> headers), `uses_chat_template` what that
-meant for the run's tokenizer, and `system` a system turn put before every prompt ("" for none).
-A benchmark prompt then becomes the user turn of a conversation, encoded by data_pipeline's own
+The trainer writes `prompt_format.json` into every model folder it exports
+(`data_pipeline.prompt_format` is the writer; this module only reads it). A benchmark prompt
+then becomes the user turn of a conversation, encoded by data_pipeline's own
 `Encoder.encode_prompt`, so the model is scored on exactly the ids it learned to answer.
 
 Choices (`--prompt-format`): "auto" (the record when the folder has one, else "raw"), "raw" (the
@@ -17,30 +12,16 @@ record's format, or the tokenizer's template / the headers when there is no reco
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from data_pipeline.encode import Encoder, uses_chat_template
+from data_pipeline.encode import Encoder
+from data_pipeline.prompt_format import FILE, PromptFormat
 from data_pipeline.records import Turn
 
 from .errors import EvalError
 
-FILE = "prompt_format.json"
 CHOICES = ("auto", "raw", "chat")
-
-
-@dataclass(frozen=True)
-class PromptFormat:
-    chat_template: str = "auto"  # the run's data.chat_template: "auto" | "default"
-    system: str = ""  # system turn before every prompt; "" = none
-
-
-def write_prompt_format(folder: str | Path, tokenizer: Any, chat_template: str, system: str = "") -> None:
-    """Record in `folder` how the model saved there was trained to read prompts."""
-    record = {**asdict(PromptFormat(chat_template, system)),
-              "uses_chat_template": uses_chat_template(tokenizer, chat_template)}
-    (Path(folder) / FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 def read_prompt_format(folder: str | Path) -> PromptFormat | None:

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     from data_pipeline import DataError
-    from eval.prompt_format import FILE as PROMPT_FORMAT_FILE
+    from data_pipeline.prompt_format import FILE as PROMPT_FORMAT_FILE
     from mft.checkpoint_export import ExportError, export_checkpoint
 
     try:

@@ -17,7 +17,7 @@ import os
 import random
 import string
 
-from mft.synthetic import distinct_records, write_jsonl
+from mft.experiments.synthetic import distinct_records, write_jsonl
 
 LETTERS = string.ascii_lowercase[:8]
 SIZES = {"copy": (1000, 100, 100), "addition": (3000, 100, 100), "reverse": (48, 24, 24)}

@@ -4,7 +4,7 @@ configs/finetune_data/).
     python launch/make_finetune_data.py [--out configs/finetune_data] [--seed 0]
 
 The base model (configs/base_cpu.json) was pretrained on the same operations over short words and
-small numbers (mft/synthetic.py); these tasks move to 5-8 letters from `a`-`h` and to three-digit
+small numbers (mft/experiments/synthetic.py); these tasks move to 5-8 letters from `a`-`h` and to three-digit
 addition, so each must still be learned, at its own speed:
 - `copy` (600 train records, chat schema): repeat the word. Close to what the base knows.
 - `sort` (600, MFTCoder schema): the word's letters in order.
@@ -21,7 +21,7 @@ import argparse
 import os
 import random
 
-from mft.synthetic import addition, corrupt, distinct_records, task_word, write_jsonl
+from mft.experiments.synthetic import addition, corrupt, distinct_records, task_word, write_jsonl
 
 MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
           "addition": addition, "reverse": task_word("reverse", "mftcoder")}

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mft.base_model import ensure_base, load_base_config
+from mft.base_model import load_base_config
+from mft.experiments.pretrain import ensure_base
 from mft.config_loader import ConfigError
 from mft.logs import setup_logging
 

@@ -24,12 +24,13 @@ import os
 import sys
 
 from eval.report import markdown_table as benchmark_table
-from mft.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
-from mft.base_model import ensure_base, load_base_config
+from mft.experiments.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
+from mft.base_model import load_base_config
+from mft.experiments.pretrain import ensure_base
 from mft.config import load_config
 from mft.logs import setup_logging
-from mft.report import figures, markdown_table, mean_records, paired_sections, pyplot
-from mft.reproduce import benchmark, is_finished, plan, read_metrics, score, seeds, train
+from mft.experiments.report import figures, markdown_table, mean_records, paired_sections, pyplot
+from mft.experiments.reproduce import benchmark, is_finished, plan, read_metrics, score, seeds, train
 
 
 def main(argv: list[str] | None = None) -> int:

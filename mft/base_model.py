@@ -1,15 +1,15 @@
-"""A pretrained base model for the CPU experiments, built once and cached by content.
+"""Where the pretrained base model of a base config lives: read by the core, built by the experiments.
 
     spec = load_base_config("configs/base_cpu.json")
-    folder, built = ensure_base(spec)      # trains only when the cache has no such model
+    model_folder(ModelConfig(base="configs/base_cpu.json"))   # spec.folder, once it is built
 
 A base config is a run config without `output_dir` and `data.tasks`, plus a `base` section that
-says how to make the pretraining corpus (`mft.synthetic`) and on how many ranks to train. The
-build writes the corpus, trains on it with the ordinary trainer (one task, `corpus`) through
-launch/train.py, and moves the best checkpoint's Hugging Face folder (weights and tokenizer) to
+says how to make the pretraining corpus and on how many ranks to train. The build
+(`mft.experiments.pretrain.ensure_base`, run by launch/pretrain_base.py) writes the corpus, trains
+on it with the ordinary trainer and puts the best checkpoint's Hugging Face folder at
 `<cache>/base-<key>`. The key hashes everything that changes the model: the run settings (the
-DeepSpeed file by its content), the `base` section and `mft.synthetic.GENERATOR_VERSION`.
-Fine-tuning configs refer to a base config with `model.base`; `model_folder` resolves it.
+DeepSpeed file by its content), the `base` section and CORPUS_GENERATOR_VERSION. Fine-tuning
+configs refer to a base config with `model.base`; `model_folder` resolves it.
 """
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ import copy
 import dataclasses
 import hashlib
 import json
-import logging
 import os
-import shutil
 from dataclasses import dataclass
 
-from .config import ModelConfig, RunConfig, load_config, make_paths_absolute, read_json_file
-from .config_loader import ConfigError, build
-from .synthetic import GENERATOR_VERSION, corpus, write_jsonl
+from data_pipeline.cache import default_cache_dir
 
-logger = logging.getLogger(__name__)
+from .config import ModelConfig, RunConfig, make_paths_absolute, read_json_file
+from .config_loader import ConfigError, build
+
+# The version of the pretraining corpus generator (mft.experiments.synthetic): bump it whenever a
+# change alters what a seed produces, so that cached base models are rebuilt.
+CORPUS_GENERATOR_VERSION = 1
 
 TASK = "corpus"
 NOT_KEYED = ("description", "logging", "checkpoint")  # settings that cannot change the trained weights
@@ -35,7 +36,7 @@ NOT_KEYED = ("description", "logging", "checkpoint")  # settings that cannot cha
 @dataclass
 class BaseBuild:
     seed: int = 0                       # corpus seed (the training seed is training.seed)
-    train_records: int = 100_000        # pretraining records drawn by mft.synthetic.corpus
+    train_records: int = 100_000        # pretraining records drawn by mft.experiments.synthetic.corpus
     valid_records: int = 1_000          # validation records (best-checkpoint selection)
     ranks: int = 2                      # training ranks; the global batch is micro x accum x ranks
 
@@ -80,8 +81,6 @@ def load_base_config(path: str) -> BaseSpec:
         raise ConfigError(f"{path}: remove data.tasks; the pretraining corpus is generated (base section)")
     build_settings = build(BaseBuild, raw.pop("base"), "base")
     make_paths_absolute(raw, os.path.dirname(os.path.abspath(path)))
-    from .tokenizer import default_cache_dir  # mft.tokenizer resolves model.base through this module
-
     key = _key(raw, build_settings)
     folder = os.path.join(raw.get("data", {}).get("cache_dir") or default_cache_dir(), f"base-{key}")
     spec = BaseSpec(os.path.abspath(path), build_settings, raw, key, folder)
@@ -97,7 +96,7 @@ def _key(raw: dict, build_settings: BaseBuild) -> str:
     settings["data"] = {k: v for k, v in settings.get("data", {}).items() if k != "cache_dir"}
     if isinstance(settings.get("deepspeed"), str):  # the file's content, not where it lives
         settings["deepspeed"] = _read_json(settings["deepspeed"], "deepspeed")
-    material = {"run": settings, "base": dataclasses.asdict(build_settings), "generator": GENERATOR_VERSION}
+    material = {"run": settings, "base": dataclasses.asdict(build_settings), "generator": CORPUS_GENERATOR_VERSION}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -107,50 +106,6 @@ def _read_json(path: str, key: str) -> dict:
             return json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{key}: cannot read {path} ({exc})") from None
-
-
-def ensure_base(spec: BaseSpec) -> tuple[str, bool]:
-    """(model folder, whether it was built now): the cached folder, or pretrain and cache it."""
-    if os.path.exists(os.path.join(spec.folder, "config.json")):
-        return spec.folder, False
-    from .reproduce import MethodRun, train
-
-    work = spec.folder + ".build"
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    _write_corpus(spec.build, work)
-    config_path = os.path.join(work, "run_config.json")
-    with open(config_path, "w") as f:
-        json.dump(spec.run_config(work), f, indent=1)
-    cfg = load_config(config_path)
-    logger.info(f"pretraining the base model of {spec.config_path} ({spec.build.ranks} rank(s)) -> {spec.folder}")
-    train(MethodRun("base", cfg.output_dir, []), config_path, [], spec.build.ranks)
-    _publish(spec, cfg.output_dir, config_path)
-    shutil.rmtree(work)
-    return spec.folder, True
-
-
-def _write_corpus(settings: BaseBuild, work: str) -> None:
-    splits = {"train": corpus(settings.seed, settings.train_records),
-              "valid": corpus(settings.seed + 1, settings.valid_records)}
-    for split, records in splits.items():
-        write_jsonl(os.path.join(work, f"{TASK}.{split}.jsonl"), records)
-
-
-def _publish(spec: BaseSpec, run_dir: str, config_path: str) -> None:
-    """Move the best checkpoint's model folder into the cache, with how it was made."""
-    tmp = spec.folder + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(os.path.join(run_dir, "best"), tmp)
-    made = os.path.join(tmp, "pretraining")
-    os.makedirs(made)
-    for name in ("metrics.jsonl", "summary.json"):
-        shutil.copy(os.path.join(run_dir, name), made)
-    shutil.copy(config_path, made)
-    with open(os.path.join(tmp, "mft_base.json"), "w") as f:
-        json.dump({"key": spec.key, "config": spec.config_path, "generator_version": GENERATOR_VERSION,
-                   "base": dataclasses.asdict(spec.build)}, f, indent=1)
-    os.replace(tmp, spec.folder)
 
 
 def model_folder(cfg: ModelConfig) -> str:

@@ -22,7 +22,7 @@ import shutil
 import numpy as np
 import torch
 
-from eval.prompt_format import write_prompt_format
+from data_pipeline.prompt_format import write_prompt_format
 
 from .distributed import barrier
 from .export import export_hf

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from data_pipeline import load_tokenizer
-from eval.prompt_format import FILE as PROMPT_FORMAT_FILE
+from data_pipeline.prompt_format import FILE as PROMPT_FORMAT_FILE
 
 STEP_FILE = "mft_step.json"
 

@@ -13,17 +13,12 @@ import os
 from typing import Any, Iterator
 
 from data_pipeline import DataConfig, DataError, load_tokenizer, train_sentencepiece
+from data_pipeline.cache import default_cache_dir  # noqa: F401  (the run's cache folder; re-exported)
 from data_pipeline.tokenizers import MODEL_FILE, VocabTooSmall
 
 from .base_model import model_folder
 from .config import ModelConfig
 from .config_loader import ConfigError
-
-
-def default_cache_dir() -> str:
-    """Token and tokenizer cache shared by runs (entries are keyed by content): $MFT_CACHE, else ~/.cache/mft."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.environ.get("MFT_CACHE") or os.path.join(base, "mft")
 
 
 def build_tokenizer(cfg: ModelConfig, data: DataConfig, cache_dir: str, *, rank: int) -> Any:

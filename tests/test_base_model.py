@@ -12,7 +12,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from launch_helpers import ROOT, read_metrics, run_process, run_train
 
 from mft import reproduce
-from mft.base_model import ensure_base, load_base_config, model_folder
+from mft.base_model import load_base_config, model_folder
+from mft.experiments.pretrain import ensure_base
 from mft.config import load_config
 from mft.config_loader import ConfigError
 

@@ -13,7 +13,7 @@ import pytest
 from mft.base_model import is_base_config, load_base_config
 from mft.config import deepspeed_dict, load_config
 from mft.ds_config import engine_config, zero_stage
-from mft.reproduce import method_overrides
+from mft.experiments.reproduce import method_overrides
 from mft.weighting import available_methods, build_weighting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,7 @@ import os
 
 from launch_helpers import ROOT, assert_generator_reproduces, load_script
 
-from mft.synthetic import WORD_OPS, corpus
+from mft.experiments.synthetic import WORD_OPS, corpus
 
 make_finetune_data = load_script("make_finetune_data")
 

@@ -12,7 +12,8 @@ import transformers
 from data_pipeline import train_sentencepiece
 from data_pipeline.encode import Encoder
 from data_pipeline.records import Turn
-from eval.prompt_format import FILE, PromptFormat, Prompter, make_prompter, read_prompt_format, write_prompt_format
+from data_pipeline.prompt_format import FILE, PromptFormat, write_prompt_format
+from eval.prompt_format import Prompter, make_prompter, read_prompt_format
 
 from launch_helpers import checkout_env
 from test_eval_cli import TOY_PROBLEMS, evaluate, write_toy_benchmarks

@@ -7,12 +7,12 @@ from transformers import AutoModelForCausalLM, LlamaConfig
 
 from data_pipeline import train_sentencepiece
 from eval.report import markdown_table as benchmark_table
-from mft.benchmark_scores import check_names, named_by_metric
+from mft.experiments.benchmark_scores import check_names, named_by_metric
 from mft.config import load_config
-from mft.paired import paired_difference, t_quantile_975
-from mft.report import figures, markdown_table, mean_records, minmax, paired_sections, paired_table
-from mft.reproduce import best_steps, method_overrides, plan, seeds
-from mft.task_eval import evaluate_tasks
+from mft.experiments.paired import paired_difference, t_quantile_975
+from mft.experiments.report import figures, markdown_table, mean_records, minmax, paired_sections, paired_table
+from mft.experiments.reproduce import best_steps, method_overrides, plan, seeds
+from mft.experiments.task_eval import evaluate_tasks
 from launch_helpers import ROOT, load_script
 
 COMPARE = f"{ROOT}/configs/compare_cpu.json"

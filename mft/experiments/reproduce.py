@@ -3,7 +3,7 @@
     python launch/reproduce.py --config configs/compare_cpu.json --out docs/results/compare_cpu
 
 Scores: test-split loss and exact match on the tasks' test files (`score`), and the config's
-reproduce.benchmarks (`benchmark`, see mft.benchmark_scores).
+reproduce.benchmarks (`benchmark`, see mft.experiments.benchmark_scores).
 
 Method names: any registered weighting method (`uniform`, `coba`, `famo`, ...), with `_valid`
 for its validation-loss source (`famo_valid` = FAMO*), `coba_no_rcs` / `coba_no_acs` / `coba_no_df`
@@ -27,9 +27,9 @@ import sys
 from dataclasses import dataclass
 
 from .benchmark_scores import BenchmarkOptions, benchmark_scores
-from .config import RunConfig
-from .weighting import available_methods
-from .weighting.coba import ABLATIONS
+from ..config import RunConfig
+from ..weighting import available_methods
+from ..weighting.coba import ABLATIONS
 
 logger = logging.getLogger(__name__)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

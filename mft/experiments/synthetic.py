@@ -9,8 +9,8 @@ the data pipeline reads) but draw from different distributions:
   the addition of three-digit numbers, which the corpus never shows.
 
 Everything is drawn from `random.Random(seed)`, so a seed gives the same records on any machine.
-Bump `GENERATOR_VERSION` whenever a change alters what a seed produces: cached base models are
-keyed by it.
+Bump `mft.base_model.CORPUS_GENERATOR_VERSION` whenever a change alters what a seed produces:
+cached base models are keyed by it.
 """
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ import json
 import random
 import string
 from typing import Callable
-
-GENERATOR_VERSION = 1
 
 ALPHABET = string.ascii_lowercase
 TASK_LETTERS = ALPHABET[:8]
