@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from launch_helpers import ROOT, read_metrics, run_process, run_train
 
-from mft import reproduce
+from mft.experiments import pretrain as pretrain_module
 from mft.base_model import load_base_config, model_folder
 from mft.experiments.pretrain import ensure_base
 from mft.config import load_config
@@ -77,7 +77,7 @@ def test_second_call_returns_the_cache_without_training(built, monkeypatch):
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cached base was trained again")
-    monkeypatch.setattr(reproduce, "train", no_training)
+    monkeypatch.setattr(pretrain_module, "train", no_training)
     assert ensure_base(spec) == (spec.folder, False)
     assert pretrain(config) == f"cached: {spec.folder}"
 

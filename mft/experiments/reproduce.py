@@ -32,7 +32,7 @@ from ..weighting import available_methods
 from ..weighting.coba import ABLATIONS
 
 logger = logging.getLogger(__name__)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
 TRAIN = os.path.join(ROOT, "launch", "train.py")
 
 
