@@ -16,7 +16,9 @@ import logging
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -68,6 +70,26 @@ class StepResult:
     signals: TrainSignals              # what the weighting may read from it
 
 
+@dataclass
+class Validation:
+    """One full validation pass."""
+
+    improved: bool                     # early stopping counts this step as the new best
+    mean_ratio: float                  # mean over tasks of valid loss / initial valid loss
+    valid_loss: dict                   # per task
+    record: dict                       # its entries in metrics.jsonl
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """The module in eval mode (no dropout) for a measurement, back in train mode afterwards."""
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train()
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, *, resume: str | None = None, hooks: StepHooks | None = None):
         self.cfg = cfg
@@ -90,6 +112,7 @@ class Trainer:
         self.hooks = hooks or hooks_from_env(self.dist.rank)  # fault injection in tests; no-ops otherwise
         self.reference_losses: list[float] | None = None  # full validation before training
         self.last_valid: dict | None = None
+        self.steps_timed = 0  # steps since the last metrics record (their mean time is logged)
         if resume:
             self._restore(resume)
         self.metrics = MetricsLog(cfg.output_dir, enabled=self.dist.is_main, tensorboard=cfg.logging.tensorboard,
@@ -161,7 +184,7 @@ class Trainer:
     # ---- the step loop ------------------------------------------------------------------------
     def train(self) -> dict:
         """Run the steps to the end or an early stop; returns the run summary. Each step: batches ->
-        weights before the step -> step -> weights after -> log -> validate -> save."""
+        weights before the step -> step -> weights after -> log -> validate -> export best -> save."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
@@ -170,7 +193,6 @@ class Trainer:
             self._trace("initial validation")
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
                    disable=not (self.dist.is_main and cfg.logging.progress_bar))
-        steps_timed = 0
         while self.step < self.total_steps and not self.early.should_stop:
             started = time.perf_counter()
             step = self.step + 1
@@ -188,19 +210,14 @@ class Trainer:
             controller = {**self._controller_valid_loss(inputs), **before, **after}
             if controller:  # every controller step, whatever logging.interval says
                 self.controller_log.log({"step": step, **controller})
-            record = {"step": step, **controller, **result.stats}
-            if log_now:  # the replicas must agree on the weights; checked whenever a record is written
-                with self.stopwatch.time("weights_check"):
-                    record["weights_rank_spread"] = self.driver.rank_spread()
-            self.stopwatch.add("step", time.perf_counter() - started)
-            steps_timed += 1
-            if log_now:
-                record["time_s"] = self.stopwatch.pop_mean(steps_timed)  # per step since the last record
-                steps_timed = 0
+            record = self._step_record(step, controller, result, started, log_now)
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             if validate_now:
-                record.update(self._validate())
+                valid = self._validate()
+                record.update(valid.record)
+                if valid.improved:
+                    self._export_best(valid)
                 self._trace(f"validation and export, step {step}")
             if log_now:
                 self.metrics.log(record)
@@ -212,6 +229,20 @@ class Trainer:
         self.metrics.close()
         self.controller_log.close()
         return summary
+
+    def _step_record(self, step: int, controller: dict, result: StepResult, started: float, log_now: bool) -> dict:
+        """The step's line of metrics.jsonl (written when `log_now`): the controller's entries, the
+        step's statistics and, on logged steps, the weights' spread over ranks and the mean step time."""
+        record = {"step": step, **controller, **result.stats}
+        if log_now:  # the replicas must agree on the weights; checked whenever a record is written
+            with self.stopwatch.time("weights_check"):
+                record["weights_rank_spread"] = self.driver.rank_spread()
+        self.stopwatch.add("step", time.perf_counter() - started)
+        self.steps_timed += 1
+        if log_now:
+            record["time_s"] = self.stopwatch.pop_mean(self.steps_timed)  # per step since the last record
+            self.steps_timed = 0
+        return record
 
     def _step_inputs(self, step: int) -> StepInputs:
         """This step's micro-batches and global token counts and, where the method reads validation
@@ -227,7 +258,7 @@ class Trainer:
         parts = [task_tokens, tokens]
         rows = self._controller_rows() if self.driver.wants_val_losses(step) else None  # on every task
         if rows is not None:
-            controller = self._local_task_totals(self._collate_rows(rows, self.collate_valid), "controller")
+            controller = self._controller_forward(rows)  # this rank's share, before the step
             parts += [controller.sums, controller.counts]
         with self.stopwatch.time("counts_allreduce"):
             task_tokens, tokens, *controller_sums = all_reduce_sum_together(parts)
@@ -236,6 +267,11 @@ class Trainer:
             totals = TaskTotals(*controller_sums)
             val, val_tokens = self.hooks.controller_losses(step, totals.means()), totals.counts.numpy()
         return StepInputs(batches, task_tokens, float(tokens), rows, val, val_tokens)
+
+    def _controller_forward(self, rows: list) -> TaskTotals:
+        """The controller batches' per-task loss sums and token counts on this rank, measured with
+        the weights of before the step (all-reduced with the step's token counts by the caller)."""
+        return self._local_task_totals(self._collate_rows(rows, self.collate_valid), "controller")
 
     def _token_counts(self, batches: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's scored tokens per task (K,) and all its real tokens (1,), float64."""
@@ -270,6 +306,8 @@ class Trainer:
             loss, task_sums = self.hooks.training_loss(step, loss, task_sums)
             # DeepSpeed averages gradients over ranks: scale by world size so they sum instead
             self.engine.backward(loss * self.dist.world_size, scale_wrt_gas=False)
+            # called after every micro-batch, as DeepSpeed requires; the optimizer steps (and the lr
+            # schedule advances) only at the gradient-accumulation boundary, the last micro-batch
             self.engine.step()
             sums += task_sums.detach().double().cpu()
         sums = all_reduce_sum(sums)
@@ -352,13 +390,11 @@ class Trainer:
         """This rank's loss sums and token counts per task over these batches."""
         k = len(self.tasks)
         totals = TaskTotals.zeros(k)
-        self.engine.eval()
-        with self.stopwatch.time(timer and f"{timer}_forward"):
+        with eval_mode(self.engine), self.stopwatch.time(timer and f"{timer}_forward"):
             for b in batches:
                 token_loss = losses.token_losses(self._forward(b), b["labels"].to(self.dist.device))
                 totals.sums += losses.task_loss_sums(token_loss, b["task_ids"].to(self.dist.device), k).double().cpu()
                 totals.counts += losses.task_token_counts(b["task_ids"], k)
-        self.engine.train()
         return totals
 
     def _initial_validation(self) -> None:
@@ -373,18 +409,23 @@ class Trainer:
         rows = shard_rows(self.valid_rows, self.dist.world_size, self.dist.rank)
         return self._task_losses(self._collate_rows(rows, self.collate_valid))
 
-    def _validate(self) -> dict:
+    def _validate(self) -> Validation:
+        """A full validation pass; early stopping observes its mean loss ratio."""
         val = self._full_validation_losses()
         ratio = mean_loss_ratio(val, self.reference_losses)
         valid_loss = self._per_task(val.tolist())
-        if self.early.observe(self.step, ratio):
-            save_best(self.engine, self.tokenizer, self.cfg.output_dir, rank=self.dist.rank,
-                      info={"step": self.step, "valid_mean_ratio": ratio, "valid_loss": valid_loss},
-                      chat_template=self.cfg.data.chat_template)
+        improved = self.early.observe(self.step, ratio)
         self.last_valid = {"step": self.step, "valid_loss": valid_loss}
-        return {"valid_loss": valid_loss,
-                "valid_loss_ratio": self._per_task((val / np.asarray(self.reference_losses)).tolist()),
-                "valid_mean_ratio": ratio, "best_step": self.early.best_step}
+        return Validation(improved, ratio, valid_loss, {
+            "valid_loss": valid_loss,
+            "valid_loss_ratio": self._per_task((val / np.asarray(self.reference_losses)).tolist()),
+            "valid_mean_ratio": ratio, "best_step": self.early.best_step})
+
+    def _export_best(self, valid: Validation) -> None:
+        """best/: the model of the step early stopping now counts as best, as a Hugging Face folder."""
+        save_best(self.engine, self.tokenizer, self.cfg.output_dir, rank=self.dist.rank,
+                  info={"step": self.step, "valid_mean_ratio": valid.mean_ratio, "valid_loss": valid.valid_loss},
+                  chat_template=self.cfg.data.chat_template)
 
     # ---- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
