@@ -74,16 +74,18 @@ def test_table_with_seeds_shows_mean_sd_and_count_and_the_paired_comparison():
     table = markdown_table(scores, ["x"]).splitlines()
     assert table[0].endswith("| spread | seeds |")
     assert table[2] == "| uniform | **1.100** ± 0.100 | **50.0** ± 0.0 | **1.100** ± 0.100 | **50.0** ± 0.0 | **10** ± 0 | 3 |"
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 2, 3]}, ["x"], "uniform").splitlines()
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 2, 3]}, ["x"], "uniform")[0].splitlines()
     assert paired[0] == "| method - uniform | avg loss | x loss | seeds |"
-    assert paired[2] == "| coba | +0.050 [-0.074, +0.174] | +0.050 [-0.074, +0.174] | 3 |"
+    # t = 0.05 / (0.05 / sqrt 3) = sqrt 3 with 2 df: p = 1 - t / sqrt(2 + t^2) = 0.225 (one comparison: Holm keeps it)
+    assert paired[2] == "| coba | +0.050 [-0.074, +0.174] (0.225) | +0.050 [-0.074, +0.174] (0.225) | 3 |"
     assert len(paired) == 3  # no row for the baseline itself
     # only the seeds both ran are paired: seed 2 is 1.1 - 1.2, seed 3 is 1.25 - 1.1; mean 0.025,
     # sd 0.17678, half-width 12.7062 * 0.17678 / sqrt(2) = 1.5883
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [2, 3, 4]}, ["x"], "uniform").splitlines()
-    assert paired[2] == "| coba | +0.025 [-1.563, +1.613] | +0.025 [-1.563, +1.613] | 2 |"
+    # t = 0.025 / 0.125 = 0.2 with 1 df: p = 1 - (2 / pi) atan(0.2) = 0.874
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [2, 3, 4]}, ["x"], "uniform")[0].splitlines()
+    assert paired[2] == "| coba | +0.025 [-1.563, +1.613] (0.874) | +0.025 [-1.563, +1.613] (0.874) | 2 |"
     # one common seed: the difference without an interval
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 4, 5]}, ["x"], "uniform").splitlines()
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 4, 5]}, ["x"], "uniform")[0].splitlines()
     assert paired[2] == "| coba | +0.100 | +0.100 | 1 |"
 
 
@@ -171,8 +173,11 @@ def test_one_paired_section_per_baseline_that_ran():
     assert headings == ["## Against uniform, paired by seed", "## Against coba, paired by seed"]
     against_coba = "\n".join(lines[lines.index(headings[1]):])
     # uniform - coba is the negative of coba - uniform; coba_m4 - coba: -0.1 and -0.2
-    assert "| uniform | -0.100 [-0.100, -0.100]" in against_coba
+    assert "| uniform | -0.100 [-0.100, -0.100] (<0.001)" in against_coba  # the same difference every seed
     assert "| coba_m4 | -0.150 [-0.785, +0.485]" in against_coba
+    # 2 tables of 2 methods x 2 columns
+    assert lines[0].startswith("The paired tables below print 8 intervals in 2 tables")
+    assert "Holm-adjusted over the column's 2 comparisons" in against_coba
     assert paired_sections({"uniform": scores["uniform"]}, seeds, ["x"], ["uniform"]) == []
 
 
