@@ -26,7 +26,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from .benchmark_scores import BenchmarkOptions, benchmark_scores
+from .benchmark_scores import BenchmarkOptions, benchmark_scores, cache_path
+from .run_logs import read_log
 from ..config import RunConfig
 from ..weighting import available_methods
 from ..weighting.coba import ABLATIONS
@@ -123,8 +124,12 @@ def train(run: MethodRun, config_path: str, extra: list[str], ranks: int) -> Non
 
 
 def read_metrics(run_dir: str) -> list[dict]:
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
+    """The run's metrics.jsonl records (plain, or gzipped as docs/results commits them)."""
+    return read_log(run_dir, "metrics")
+
+
+def is_scored(run: MethodRun) -> bool:
+    return os.path.exists(os.path.join(run.output_dir, "scores.json"))
 
 
 def best_steps(metrics: list[dict], tasks: list[str]) -> dict[str, int]:
@@ -163,6 +168,10 @@ def score(run: MethodRun, cfg: RunConfig) -> dict:
     with open(cached, "w") as f:
         json.dump(result, f, indent=1)
     return result
+
+
+def benchmark_cache(run: MethodRun, options: BenchmarkOptions) -> str:
+    return cache_path(run.output_dir, options)
 
 
 def benchmark(run: MethodRun, cfg: RunConfig, options: BenchmarkOptions) -> dict[str, dict]:
