@@ -14,9 +14,6 @@ import json
 import os
 import shutil
 
-LOGS = ("metrics", "controller")  # the per-step logs the trainer writes into a run folder
-
-
 def log_path(run_dir: str, name: str) -> str | None:
     """`<run_dir>/<name>.jsonl`, else `<run_dir>/<name>.jsonl.gz`, else None."""
     for path in (os.path.join(run_dir, f"{name}.jsonl"), os.path.join(run_dir, f"{name}.jsonl.gz")):
@@ -43,14 +40,13 @@ def read_log(run_dir: str, name: str) -> list[dict]:
 
 
 def compress_logs(root: str) -> list[str]:
-    """Gzip every plain metrics.jsonl / controller.jsonl under `root` in place (mtime 0, so the same
-    log always gives the same bytes) and remove the plain file; returns the new paths."""
+    """Gzip every plain `.jsonl` log under `root` in place (metrics, controller, a benchmark's own)
+    with mtime 0, so the same log always gives the same bytes, and remove the plain file; returns
+    the new paths."""
     done = []
     for folder, _, files in os.walk(root):
-        for name in LOGS:
-            plain = os.path.join(folder, f"{name}.jsonl")
-            if f"{name}.jsonl" not in files:
-                continue
+        for name in sorted(f for f in files if f.endswith(".jsonl")):
+            plain = os.path.join(folder, name)
             packed = plain + ".gz"
             with open(plain, "rb") as src, open(packed, "wb") as raw, \
                     gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as dst:
