@@ -1,4 +1,5 @@
 """The comparison pipeline's pieces: method mapping, scoring on test files, table and figures."""
+import hashlib
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from mft.config import load_config
 from mft.experiments.paired import paired_difference, t_quantile_975
 from mft.experiments.report import figures, markdown_table, mean_records, minmax, paired_sections, paired_table
 from mft.experiments.reproduce import best_steps, method_overrides, plan, seeds
-from mft.experiments.task_eval import evaluate_tasks
+from mft.experiments.task_eval import evaluate_tasks, weight_digests
 from launch_helpers import ROOT, load_script
 
 COMPARE = f"{ROOT}/configs/compare_cpu.json"
@@ -137,6 +138,11 @@ def test_task_scores_loss_and_exact_match(tmp_path, monkeypatch):
     logits = model(torch.tensor([prompt + answer])).logits[0, len(prompt) - 1:-1]
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor(answer)).item()
     assert got["loss"] == pytest.approx(expected, rel=1e-5) and got["samples"] == 1
+    assert got["tokens"] == len(answer) and got["loss_sum"] == pytest.approx(expected * len(answer), rel=1e-5)
+    digest = hashlib.sha256((tmp_path / "m" / "model.safetensors").read_bytes()).hexdigest()
+    assert weight_digests(str(tmp_path / "m")) == {"model.safetensors": digest}
+    with pytest.raises(FileNotFoundError, match="no weight files"):
+        weight_digests(str(tmp_path / "t.jsonl.d"))
     # a model whose greedy output is the answer scores exact match 1
     monkeypatch.setattr(type(model), "generate",
                         lambda self, input_ids, **kw: torch.cat([input_ids, torch.tensor([answer])], dim=1))
