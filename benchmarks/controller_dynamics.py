@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         if not figures:  # no finished run (or STL: its runs are one folder deeper)
             print(f"| {method} | 0 |" + " - |" * len(COLUMNS))
             continue
-        print(f"| {method} | {len(figures)} | " + " | ".join(_cell([f[c] for f in figures], c == "rise") for c in COLUMNS) + " |")
+        cells = [_cell([f[c] for f in figures], slope=c == "rise") for c in COLUMNS]
+        print(f"| {method} | {len(figures)} | " + " | ".join(cells) + " |")
     return 0
 
 

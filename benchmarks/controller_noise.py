@@ -4,9 +4,9 @@
     python benchmarks/controller_noise.py docs/results/finetune_cpu/controller_noise/s8.metrics.jsonl.gz \
         --samples 8 --valid-size 200 --phases 0,30,100,160,300 --candidates 4,8,16,32
 
-Reads a run's metrics.jsonl (a run folder, or the file itself; plain or gzipped), logged at every step with the controller's validation losses (a
-CoBa run with `weighting.params.warmup_steps` beyond the run keeps uniform weights and logs them;
-`logging.interval=1`). Per task and phase of the run:
+Reads a run's metrics.jsonl (a run folder, or the file itself; plain or gzipped), logged at every
+step with the controller's validation losses (a CoBa run with `weighting.params.warmup_steps`
+beyond the run keeps uniform weights and logs them; `logging.interval=1`). Per task and phase of the run:
 - trend: the loss's slope per step, from the full validation (every record, so nearly noiseless);
 - sigma: the noise of one controller loss, std of its step-to-step differences / sqrt 2 (the
   slow trend cancels in a difference);

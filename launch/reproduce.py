@@ -29,14 +29,13 @@ import os
 import sys
 
 from eval.report import markdown_table as benchmark_table
-from mft.experiments.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
+from mft.experiments.benchmark_scores import BenchmarkOptions, cache_path, check_names, named_by_metric
 from mft.base_model import load_base_config
 from mft.experiments.pretrain import ensure_base
 from mft.config import load_config
 from mft.logs import setup_logging
 from mft.experiments.report import figures, markdown_table, mean_records, paired_sections, pyplot
-from mft.experiments.reproduce import (benchmark, benchmark_cache, is_finished, is_scored, plan, read_metrics,
-                                      score, seeds, train)
+from mft.experiments.reproduce import benchmark, is_finished, is_scored, plan, read_metrics, score, seeds, train
 from mft.experiments.run_logs import compress_logs
 
 
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
     parser.add_argument("--report-only", action="store_true",
-                        help="rebuild the report from the runs already in --out (scored; no build, training or scoring)")
+                        help="rebuild the report from the scored runs in --out (no build, training or scoring)")
     parser.add_argument("--compact", action="store_true",
                         help="gzip the runs' metrics.jsonl and controller.jsonl once the report is written")
     bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
@@ -94,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --figure-seed {args.figure_seed} is not among the seeds {seed_list}", file=sys.stderr)
         return 2
     if args.report_only:
+        benchmarked = cfg.reproduce.benchmarks  # the config's seed is scored on them too
         missing = [os.path.relpath(run.output_dir) for run in runs if not is_scored(run) or (
-            cfg.reproduce.benchmarks and run.seed == seed_list[0] and not os.path.exists(benchmark_cache(run, options)))]
+            benchmarked and run.seed == seed_list[0] and not os.path.exists(cache_path(run.output_dir, options)))]
         if missing:
             print(f"error: --report-only: not scored yet: {', '.join(missing)}; run the same command without "
                   "--report-only to train and score them", file=sys.stderr)
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     figure_note = (f"Figures: seed {args.figure_seed}." if args.figure_seed is not None
                    else f"Figures: the mean curve over {len(seed_list)} seeds." if len(seed_list) > 1 else "")
     given = argv if argv is not None else sys.argv[1:]
-    command = " ".join(["python", "launch/reproduce.py", *(a for a in given if a not in ("--report-only", "--compact"))])
+    rerun = [a for a in given if a not in ("--report-only", "--compact")]  # the command that made the runs
+    command = " ".join(["python", "launch/reproduce.py", *rerun])
     lines = [f"# Method comparison: {os.path.basename(args.config)}", "", f"Command: `{command}`", "",
              "Test-split loss (lower is better) and exact match in % (higher is better) at each method's "
              "selected checkpoint (lowest mean validation-loss ratio; STL: each task's own run); spread = "

@@ -110,8 +110,8 @@ def paired_table(scores: dict[str, list[dict]], seeds: dict[str, list[int]], tas
             continue
         a = {s: score_row(x, tasks) for s, x in zip(seeds[method], scores[method]) if s in common}
         b = {s: score_row(x, tasks) for s, x in zip(seeds[baseline], scores[baseline]) if s in common}
-        rows[method] = ([paired_difference([a[s][col] for s in common], [b[s][col] for s in common]) for col in columns],
-                        len(common))
+        diffs = [paired_difference([a[s][col] for s in common], [b[s][col] for s in common]) for col in columns]
+        rows[method] = (diffs, len(common))
     adjusted: dict[tuple[str, int], float] = {}
     for c in range(len(columns)):
         tested = [m for m, (diffs, _) in rows.items() if diffs[c].p is not None]

@@ -26,7 +26,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from .benchmark_scores import BenchmarkOptions, benchmark_scores, cache_path
+from .benchmark_scores import BenchmarkOptions, benchmark_scores
 from .run_logs import read_log
 from ..config import RunConfig
 from ..weighting import available_methods
@@ -172,10 +172,6 @@ def score(run: MethodRun, cfg: RunConfig) -> dict:
     with open(cached, "w") as f:
         json.dump(result, f, indent=1)
     return result
-
-
-def benchmark_cache(run: MethodRun, options: BenchmarkOptions) -> str:
-    return cache_path(run.output_dir, options)
 
 
 def benchmark(run: MethodRun, cfg: RunConfig, options: BenchmarkOptions) -> dict[str, dict]:
