@@ -1,10 +1,12 @@
 """Do CoBa's slopes stand above the noise of its per-step validation losses? (issue 11)
 
     python benchmarks/controller_noise.py runs/finetune_uniform --samples 16 --valid-size 200
+    python benchmarks/controller_noise.py docs/results/finetune_cpu/controller_noise/s8.metrics.jsonl.gz \
+        --samples 8 --valid-size 200 --phases 0,30,100,160,300 --candidates 4,8,16,32
 
-Reads a run's metrics.jsonl, logged at every step with the controller's validation losses (a
-CoBa run with `weighting.params.warmup_steps` beyond the run keeps uniform weights and logs them;
-`logging.interval=1`). Per task and phase of the run:
+Reads a run's metrics.jsonl (a run folder, or the file itself; plain or gzipped), logged at every
+step with the controller's validation losses (a CoBa run with `weighting.params.warmup_steps`
+beyond the run keeps uniform weights and logs them; `logging.interval=1`). Per task and phase of the run:
 - trend: the loss's slope per step, from the full validation (every record, so nearly noiseless);
 - sigma: the noise of one controller loss, std of its step-to-step differences / sqrt 2 (the
   slow trend cancels in a difference);
@@ -25,12 +27,13 @@ import sys
 
 import numpy as np
 
+from mft.experiments.run_logs import read_jsonl_file, read_log
 from mft.weighting.coba_math import ols_slope
 
 
-def read(run_dir: str) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+def read(run: str) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The controller losses and the full validation losses, per task, with their steps."""
+    records = read_log(run, "metrics") if os.path.isdir(run) else read_jsonl_file(run)
     ctl = [r for r in records if "controller_valid_loss" in r]
     full = [r for r in records if "valid_loss" in r]
     tasks = list(ctl[0]["controller_valid_loss"])
@@ -46,7 +49,7 @@ def slope_se(sigma: float, n: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="run folder with metrics.jsonl")
+    parser.add_argument("run", help="run folder with metrics.jsonl(.gz), or such a file")
     parser.add_argument("--samples", type=int, required=True, help="data.valid_samples_per_task of the run")
     parser.add_argument("--valid-size", type=int, required=True, help="largest validation split (records)")
     parser.add_argument("--phases", default="0,60,150,1000000", help="phase boundaries in steps")

@@ -4,6 +4,7 @@
     python launch/reproduce.py --config configs/cc_phi.json --methods uniform,coba --ranks 8
     python launch/reproduce.py --config configs/cc_phi.json --benchmark-limit 20     # a quick look first
     python launch/reproduce.py --config configs/finetune_cpu.json --out docs/results/finetune_cpu --seeds 5
+    python launch/reproduce.py --config configs/finetune_cpu.json --out docs/results/finetune_cpu --seeds 5 --report-only
 
 Writes <out>/report.md (the tables, the command, the figures, and <out>/notes.md when present: the
 human reading of the results) and <out>/figures/*.png; the runs live in <out>/runs/<method>
@@ -15,6 +16,10 @@ curves (or one seed's, --figure-seed). With reproduce.benchmarks in the config, 
 method's selected checkpoint is also scored on them (pass@1 on HumanEval / HumanEval-X / MBPP,
 F1, BLEU or perplexity on the test files) in the trained prompt format; the report's benchmark
 table has the paper's shape: one row per method, one column per task's metric, and the average.
+With --report-only, the same arguments rebuild report.md, scores.json and the figures from the runs
+already in <out> (their scores.json and logs, as docs/results commits them): nothing is built,
+trained or scored. --compact gzips every run's metrics.jsonl and controller.jsonl afterwards (what
+docs/results commits; the reports and benchmarks/controller_*.py read either form).
 """
 from __future__ import annotations
 
@@ -24,13 +29,14 @@ import os
 import sys
 
 from eval.report import markdown_table as benchmark_table
-from mft.experiments.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
+from mft.experiments.benchmark_scores import BenchmarkOptions, cache_path, check_names, named_by_metric
 from mft.base_model import load_base_config
 from mft.experiments.pretrain import ensure_base
 from mft.config import load_config
 from mft.logs import setup_logging
 from mft.experiments.report import figures, markdown_table, mean_records, paired_sections, pyplot
-from mft.experiments.reproduce import benchmark, is_finished, plan, read_metrics, score, seeds, train
+from mft.experiments.reproduce import benchmark, is_finished, is_scored, plan, read_metrics, score, seeds, train
+from mft.experiments.run_logs import compress_logs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                              "(comma-separated methods of this run; default: uniform and coba, where they ran)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every run")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild the report from the scored runs in --out (no build, training or scoring)")
+    parser.add_argument("--compact", action="store_true",
+                        help="gzip the runs' metrics.jsonl and controller.jsonl once the report is written")
     bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
     bench.add_argument("--benchmark-limit", type=int, default=None, metavar="N",
                        help="only the first N problems of each suite (quick checks; cached apart from full runs)")
@@ -71,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
               f"methods of this run ({', '.join(methods)})", file=sys.stderr)
         return 2
     out = os.path.abspath(args.out)
-    if cfg.model.base:  # a fine-tuning config: pretrain its base model first (once; it is cached)
+    if cfg.model.base and not args.report_only:  # a fine-tuning config: pretrain its base model first (cached)
         ensure_base(load_base_config(cfg.model.base))
     try:
         seed_list = seeds(cfg, args.seeds)
@@ -82,8 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.figure_seed is not None and args.figure_seed not in seed_list:
         print(f"error: --figure-seed {args.figure_seed} is not among the seeds {seed_list}", file=sys.stderr)
         return 2
+    if args.report_only:
+        benchmarked = cfg.reproduce.benchmarks  # the config's seed is scored on them too
+        missing = [os.path.relpath(run.output_dir) for run in runs if not is_scored(run) or (
+            benchmarked and run.seed == seed_list[0] and not os.path.exists(cache_path(run.output_dir, options)))]
+        if missing:
+            print(f"error: --report-only: not scored yet: {', '.join(missing)}; run the same command without "
+                  "--report-only to train and score them", file=sys.stderr)
+            return 2
     for run in runs:
-        if not is_finished(run, cfg):
+        if not args.report_only and not is_finished(run, cfg):
             train(run, os.path.abspath(args.config), args.overrides, args.ranks)
     tasks = [t.name for t in cfg.data.tasks]
     scores, run_seeds, metrics = {}, {}, {}
@@ -97,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = figures({m: mean_records(r) for m, r in metrics.items()}, tasks, os.path.join(out, "figures"))
     figure_note = (f"Figures: seed {args.figure_seed}." if args.figure_seed is not None
                    else f"Figures: the mean curve over {len(seed_list)} seeds." if len(seed_list) > 1 else "")
-    command = " ".join(["python", "launch/reproduce.py", *(argv if argv is not None else sys.argv[1:])])
+    given = argv if argv is not None else sys.argv[1:]
+    rerun = [a for a in given if a not in ("--report-only", "--compact")]  # the command that made the runs
+    command = " ".join(["python", "launch/reproduce.py", *rerun])
     lines = [f"# Method comparison: {os.path.basename(args.config)}", "", f"Command: `{command}`", "",
              "Test-split loss (lower is better) and exact match in % (higher is better) at each method's "
              "selected checkpoint (lowest mean validation-loss ratio; STL: each task's own run); spread = "
@@ -120,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(out, "scores.json"), "w") as f:
         json.dump({m: {"seeds": run_seeds[m], "runs": s, "benchmarks": benchmarks.get(m, {})}
                    for m, s in scores.items()}, f, indent=1)
+    if args.compact:
+        compress_logs(os.path.join(out, "runs"))
     print(f"report: {os.path.join(out, 'report.md')}")
     print(json.dumps({m: {**{t: s[0]["tasks"][t] for t in tasks}, **benchmarks.get(m, {})} for m, s in scores.items()}))
     return 0

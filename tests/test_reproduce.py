@@ -1,4 +1,5 @@
 """The comparison pipeline's pieces: method mapping, scoring on test files, table and figures."""
+import hashlib
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from mft.config import load_config
 from mft.experiments.paired import paired_difference, t_quantile_975
 from mft.experiments.report import figures, markdown_table, mean_records, minmax, paired_sections, paired_table
 from mft.experiments.reproduce import best_steps, method_overrides, plan, seeds
-from mft.experiments.task_eval import evaluate_tasks
+from mft.experiments.task_eval import evaluate_tasks, weight_digests
 from launch_helpers import ROOT, load_script
 
 COMPARE = f"{ROOT}/configs/compare_cpu.json"
@@ -74,16 +75,18 @@ def test_table_with_seeds_shows_mean_sd_and_count_and_the_paired_comparison():
     table = markdown_table(scores, ["x"]).splitlines()
     assert table[0].endswith("| spread | seeds |")
     assert table[2] == "| uniform | **1.100** ± 0.100 | **50.0** ± 0.0 | **1.100** ± 0.100 | **50.0** ± 0.0 | **10** ± 0 | 3 |"
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 2, 3]}, ["x"], "uniform").splitlines()
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 2, 3]}, ["x"], "uniform")[0].splitlines()
     assert paired[0] == "| method - uniform | avg loss | x loss | seeds |"
-    assert paired[2] == "| coba | +0.050 [-0.074, +0.174] | +0.050 [-0.074, +0.174] | 3 |"
+    # t = 0.05 / (0.05 / sqrt 3) = sqrt 3 with 2 df: p = 1 - t / sqrt(2 + t^2) = 0.225 (one comparison: Holm keeps it)
+    assert paired[2] == "| coba | +0.050 [-0.074, +0.174] (0.225) | +0.050 [-0.074, +0.174] (0.225) | 3 |"
     assert len(paired) == 3  # no row for the baseline itself
     # only the seeds both ran are paired: seed 2 is 1.1 - 1.2, seed 3 is 1.25 - 1.1; mean 0.025,
     # sd 0.17678, half-width 12.7062 * 0.17678 / sqrt(2) = 1.5883
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [2, 3, 4]}, ["x"], "uniform").splitlines()
-    assert paired[2] == "| coba | +0.025 [-1.563, +1.613] | +0.025 [-1.563, +1.613] | 2 |"
+    # t = 0.025 / 0.125 = 0.2 with 1 df: p = 1 - (2 / pi) atan(0.2) = 0.874
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [2, 3, 4]}, ["x"], "uniform")[0].splitlines()
+    assert paired[2] == "| coba | +0.025 [-1.563, +1.613] (0.874) | +0.025 [-1.563, +1.613] (0.874) | 2 |"
     # one common seed: the difference without an interval
-    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 4, 5]}, ["x"], "uniform").splitlines()
+    paired = paired_table(scores, {"uniform": [1, 2, 3], "coba": [1, 4, 5]}, ["x"], "uniform")[0].splitlines()
     assert paired[2] == "| coba | +0.100 | +0.100 | 1 |"
 
 
@@ -135,6 +138,11 @@ def test_task_scores_loss_and_exact_match(tmp_path, monkeypatch):
     logits = model(torch.tensor([prompt + answer])).logits[0, len(prompt) - 1:-1]
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor(answer)).item()
     assert got["loss"] == pytest.approx(expected, rel=1e-5) and got["samples"] == 1
+    assert got["tokens"] == len(answer) and got["loss_sum"] == pytest.approx(expected * len(answer), rel=1e-5)
+    digest = hashlib.sha256((tmp_path / "m" / "model.safetensors").read_bytes()).hexdigest()
+    assert weight_digests(str(tmp_path / "m")) == {"model.safetensors": digest}
+    with pytest.raises(FileNotFoundError, match="no weight files"):
+        weight_digests(str(tmp_path / "t.jsonl.d"))
     # a model whose greedy output is the answer scores exact match 1
     monkeypatch.setattr(type(model), "generate",
                         lambda self, input_ids, **kw: torch.cat([input_ids, torch.tensor([answer])], dim=1))
@@ -171,8 +179,11 @@ def test_one_paired_section_per_baseline_that_ran():
     assert headings == ["## Against uniform, paired by seed", "## Against coba, paired by seed"]
     against_coba = "\n".join(lines[lines.index(headings[1]):])
     # uniform - coba is the negative of coba - uniform; coba_m4 - coba: -0.1 and -0.2
-    assert "| uniform | -0.100 [-0.100, -0.100]" in against_coba
+    assert "| uniform | -0.100 [-0.100, -0.100] (<0.001)" in against_coba  # the same difference every seed
     assert "| coba_m4 | -0.150 [-0.785, +0.485]" in against_coba
+    # 2 tables of 2 methods x 2 columns
+    assert lines[0].startswith("The paired tables below print 8 intervals in 2 tables")
+    assert "Holm-adjusted over the column's 2 comparisons" in against_coba
     assert paired_sections({"uniform": scores["uniform"]}, seeds, ["x"], ["uniform"]) == []
 
 

@@ -3,6 +3,7 @@ each seed its own run (different weights), the table with mean ± sd and the see
 CoBa - uniform comparison, and a second call that reuses every run and score."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -52,6 +53,12 @@ def test_two_seeds_two_methods(tmp_path):
     assert "the mean curve over 2 seeds" in report
     scores = json.loads((out / "scores.json").read_text())
     assert scores["coba"]["seeds"] == [42, 43] and len(scores["coba"]["runs"]) == 2
+    for name in os.listdir(runs):  # each score traces to the weights it was computed on
+        run = json.loads((runs / name / "scores.json").read_text())
+        weights = (runs / name / "best" / "model.safetensors").read_bytes()
+        assert run["weights"] == {"model.safetensors": hashlib.sha256(weights).hexdigest()}
+        for task in run["tasks"].values():
+            assert task["tokens"] > 0 and task["loss"] == pytest.approx(task["loss_sum"] / task["tokens"])
     mtimes = {p: os.path.getmtime(runs / p / "scores.json") for p in os.listdir(runs)}
     reproduce(out, tmp_path / "cache", tests)  # everything is cached: nothing trains or scores again
     assert {p: os.path.getmtime(runs / p / "scores.json") for p in os.listdir(runs)} == mtimes

@@ -50,11 +50,16 @@ def named_by_metric(scores: dict[str, dict[str, dict]]) -> dict[str, dict[str, d
     return {m: {(f"{k} pass@1" if "pass@1" in s else k): s for k, s in cols.items()} for m, cols in scores.items()}
 
 
+def cache_path(output_dir: str, options: BenchmarkOptions) -> str:
+    """Where a run's benchmark scores are cached (apart for --benchmark-limit runs)."""
+    return os.path.join(output_dir, f"benchmarks-limit{options.limit}.json" if options.limit else "benchmarks.json")
+
+
 def benchmark_scores(output_dir: str, tasks: dict[str, list[str]], names: list[str], options: BenchmarkOptions,
                      *, stl: bool = False) -> dict[str, dict]:
     """{column key: summary} of the run in `output_dir` (cached; see the module docstring)."""
     check_names(names)
-    cache = os.path.join(output_dir, f"benchmarks-limit{options.limit}.json" if options.limit else "benchmarks.json")
+    cache = cache_path(output_dir, options)
     if os.path.exists(cache):
         with open(cache) as f:
             return json.load(f)

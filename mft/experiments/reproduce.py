@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass
 
 from .benchmark_scores import BenchmarkOptions, benchmark_scores
+from .run_logs import read_log
 from ..config import RunConfig
 from ..weighting import available_methods
 from ..weighting.coba import ABLATIONS
@@ -123,8 +124,12 @@ def train(run: MethodRun, config_path: str, extra: list[str], ranks: int) -> Non
 
 
 def read_metrics(run_dir: str) -> list[dict]:
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
+    """The run's metrics.jsonl records (plain, or gzipped as docs/results commits them)."""
+    return read_log(run_dir, "metrics")
+
+
+def is_scored(run: MethodRun) -> bool:
+    return os.path.exists(os.path.join(run.output_dir, "scores.json"))
 
 
 def best_steps(metrics: list[dict], tasks: list[str]) -> dict[str, int]:
@@ -135,8 +140,10 @@ def best_steps(metrics: list[dict], tasks: list[str]) -> dict[str, int]:
 
 
 def score(run: MethodRun, cfg: RunConfig) -> dict:
-    """Per task: test loss and exact match at the run's selected checkpoint; the convergence spread."""
-    from .task_eval import evaluate_tasks
+    """Per task: test loss and exact match at the run's selected checkpoint, with the loss's sum and
+    token count and the sha256 of the scored weight files (`weights`; STL: per task), so a committed
+    score traces to its checkpoint; the convergence spread."""
+    from .task_eval import evaluate_tasks, weight_digests
 
     cached = os.path.join(run.output_dir, "scores.json")
     if os.path.exists(cached):
@@ -152,9 +159,11 @@ def score(run: MethodRun, cfg: RunConfig) -> dict:
             task_dir = os.path.join(run.output_dir, "stl", t)
             result["tasks"][t] = evaluate_tasks(os.path.join(task_dir, "best"), {t: tests[t]},
                                                 chat_template=cfg.data.chat_template)[t]
+            result["tasks"][t]["weights"] = weight_digests(os.path.join(task_dir, "best"))
             result["tasks"][t]["selected_step"] = json.load(open(os.path.join(task_dir, "summary.json")))["best_step"]
     else:
         result["tasks"] = evaluate_tasks(os.path.join(run.output_dir, "best"), tests, chat_template=cfg.data.chat_template)
+        result["weights"] = weight_digests(os.path.join(run.output_dir, "best"))
         summary = json.load(open(os.path.join(run.output_dir, "summary.json")))
         steps = best_steps(read_metrics(run.output_dir), tasks)
         result["selected_step"] = summary["best_step"]

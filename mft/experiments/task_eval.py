@@ -6,9 +6,17 @@ before the first answer token) must reproduce the answer tokens, closing EOS inc
 are generated from in left-padded batches with the KV cache (eval.generation).
 
     scores = evaluate_tasks("runs/x/best", {"copy": ["copy.test.jsonl"]}, chat_template="auto")
-    # {"copy": {"loss": 0.41, "exact_match": 0.73, "samples": 100}}
+    # {"copy": {"loss": 0.41, "exact_match": 0.73, "samples": 100, "loss_sum": 1230.5, "tokens": 3001}}
+    weight_digests("runs/x/best")   # {"model.safetensors": "<sha256>"}: which weights were scored
+
+`loss` is `loss_sum / tokens` (answer tokens only); both are kept so a score can be re-derived and
+pooled exactly, and `weight_digests` ties it to the checkpoint it came from (`sha256sum` gives the
+same digests).
 """
 from __future__ import annotations
+
+import hashlib
+import os
 
 import torch
 from transformers import AutoModelForCausalLM
@@ -57,8 +65,31 @@ def evaluate_tasks(model_dir: str, tests: dict[str, list[str]], *, chat_template
             loss_sum += float(torch.nn.functional.cross_entropy(logits.float(), torch.tensor(answer), reduction="sum"))
             tokens += len(answer)
         exact = _exact_matches(model, tokenizer, samples, batch_size)
-        scores[task] = {"loss": loss_sum / tokens, "exact_match": exact / len(samples), "samples": len(samples)}
+        scores[task] = {"loss": loss_sum / tokens, "exact_match": exact / len(samples), "samples": len(samples),
+                        "loss_sum": loss_sum, "tokens": tokens}
     return scores
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+
+
+def weight_digests(model_dir: str) -> dict[str, str]:
+    """sha256 of each weight file of a saved model (file name -> hex digest, sorted; LoRA adapters
+    under `adapter/` by their relative path), read in 1 MiB blocks."""
+    digests = {}
+    for folder, _, files in sorted(os.walk(model_dir)):
+        for name in sorted(files):
+            if not name.endswith(WEIGHT_SUFFIXES):
+                continue
+            path = os.path.join(folder, name)
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            digests[os.path.relpath(path, model_dir)] = h.hexdigest()
+    if not digests:
+        raise FileNotFoundError(f"{model_dir}: no weight files ({', '.join(WEIGHT_SUFFIXES)}) to score")
+    return digests
 
 
 def _exact_matches(model, tokenizer, samples: list[tuple[list[int], list[int]]], batch_size: int) -> int:
