@@ -22,13 +22,13 @@ def test_method_names_map_to_weighting_overrides():
     cfg = load_config(COMPARE)
     assert method_overrides(cfg, "famo_valid")[:2] == ["weighting.method=famo", 'weighting.params={"source": "valid"}']
     coba = json.loads(method_overrides(cfg, "coba_no_df")[1].split("=", 1)[1])
-    assert coba["ablate"] == "df" and coba["history_window"] == cfg.weighting.params["history_window"]
+    assert coba["ablate"] == "df" and coba["history_window"] == cfg.weighting.params.history_window
     with pytest.raises(ValueError, match="unknown CoBa ablation"):
         method_overrides(cfg, "coba_no_xyz")
     runs = plan(cfg, ["uniform", "stl"], "/out")
     assert runs[1].stl and runs[1].output_dir == "/out/runs/stl"
     mftcoder = json.loads(method_overrides(cfg, "coba_mftcoder")[1].split("=", 1)[1])
-    assert mftcoder["variant"] == "mftcoder" and mftcoder["tau"] == cfg.weighting.params["tau"]
+    assert mftcoder["variant"] == "mftcoder" and mftcoder["tau"] == cfg.weighting.params.tau
     with pytest.raises(ValueError, match="names no weighting method"):
         method_overrides(cfg, "coba_m4")  # not defined in this config's reproduce.overrides
 
