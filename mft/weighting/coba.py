@@ -78,8 +78,8 @@ class CoBaParams:
     Algorithm 1's header prints N = 5M; the text's 2M is the one implemented."""
 
     variant: str = dataclasses.field(default="paper", metadata={"choices": tuple(VARIANTS)})  # "paper" (docs/design.md's reading) or "mftcoder" (authors' code)
-    history_window: int | str = "auto"    # N: steps per slope fit and in the ACS window; "auto" = 2M
-    warmup_steps: int | str = "auto"      # W: uniform while t <= W ("mftcoder": c < W); "auto" = M
+    history_window: int | str = dataclasses.field(default="auto", metadata={"run_context": '`"auto"` = 2 num_valid_batches'})  # N: steps per slope fit and in the ACS window
+    warmup_steps: int | str = dataclasses.field(default="auto", metadata={"run_context": '`"auto"` = num_valid_batches'})  # W: uniform while t <= W ("mftcoder": c < W)
     tau: float = 5.0                      # DF temperature: larger = sharper reaction to a rising slope
     ablate: str = dataclasses.field(default="", metadata={"choices": ("",) + ABLATIONS})  # "rcs" (w = ACS), "acs" (w = RCS), "df" (DF = 1/2)
 

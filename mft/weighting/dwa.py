@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class DWAParams:
     temperature: float = 2.0        # T: larger gives weights closer to uniform
-    period: int | str = "epoch"     # controller steps per period, or "epoch" (the run's steps_per_epoch)
+    period: int | str = dataclasses.field(default="epoch", metadata={"run_context": '`"epoch"` = steps_per_epoch'})  # controller steps per period
 
     def __post_init__(self) -> None:
         check_real("temperature", self.temperature, low=0.0, low_open=True)

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 class LBTWParams:
     source: str = dataclasses.field(default="train", metadata={"choices": SOURCES})  # "train" (LBTW) or "valid" (LBTW*)
     alpha: float = 0.5                     # the exponent alpha of (l_i / l_i(0))^alpha
-    reset_period: int | str | None = None  # source "train": reset l(0) every this many controller steps, or "epoch"
+    reset_period: int | str | None = dataclasses.field(default=None, metadata={"run_context": '`"epoch"` = steps_per_epoch'})  # source "train": reset l(0) every this many controller steps
 
     def __post_init__(self) -> None:
         check_real("alpha", self.alpha, low=0.0)

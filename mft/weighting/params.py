@@ -14,6 +14,8 @@ Two sources, never mixed:
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import typing
 from typing import Any
 
@@ -83,16 +85,23 @@ def parse_params(method: str, params_cls: type, raw: Any) -> Any:
 
 
 def params_table(methods: dict[str, type]) -> str:
-    """The Markdown table of every method's parameters (name, type, default), from the ``Params``
-    dataclasses, for docs/weighting.md (a test keeps the two equal)."""
-    rows = ["| method | parameter | type | default |", "|---|---|---|---|"]
+    """The Markdown table of every method's parameters (name, type, default, and what a value
+    resolved from the run context means: field ``metadata["run_context"]``), from the ``Params``
+    dataclasses, for docs/weighting.md (a test keeps the two equal). Values are JSON, as written
+    in a config."""
+    rows = ["| method | parameter | type | default | from the run context |", "|---|---|---|---|---|"]
     for name, params_cls in sorted(methods.items()):
         fields = dataclasses.fields(params_cls)
         if not fields:
-            rows.append(f"| `{name}` | (none) | | |")
+            rows.append(f"| `{name}` | (none) | | | |")
         hints = typing.get_type_hints(params_cls)
         for f in fields:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            kind = str(hints[f.name]).replace("typing.", "").replace("<class '", "").replace("'>", "")
-            rows.append(f"| `{name}` | `{f.name}` | {kind.replace('|', '&#124;')} | `{default!r}` |")
+            if "choices" in f.metadata:
+                kind = "one of " + ", ".join(f"`{json.dumps(c)}`" for c in f.metadata["choices"])
+            else:
+                kind = re.sub(r"<class '(\w+)'>", r"\1", str(hints[f.name]))
+                kind = re.sub(r"\bNone\b", "null", kind)
+            context = f.metadata.get("run_context", "")
+            rows.append(f"| `{name}` | `{f.name}` | {kind.replace('|', '&#124;')} | `{json.dumps(default)}` | {context} |")
     return "\n".join(rows)
