@@ -117,7 +117,7 @@ def test_two_ranks_report_a_load_error_once(tmp_path):
 
 def test_unknown_key_and_missing_paths(tmp_path):
     config, _ = _config(tmp_path, _records())
-    assert "training.lrr is not a valid key; did you mean 'training.lr'?" in _error_line(_run(config, "--set", "training.lrr=1"))
+    assert "training.lrr: not a valid key; did you mean 'training.lr'?" in _error_line(_run(config, "--set", "training.lrr=1"))
     line = _error_line(_run(config, "--set", "data.tasks.0.train=missing.jsonl"))
     assert "missing.jsonl" in line and "not found" in line
     line = _error_line(_run(config, "--set", "model.tokenizer=nowhere", "--set", "model.tokenizer_train_vocab=0"))
