@@ -42,7 +42,7 @@ import numpy as np
 
 from ..config_loader import ConfigError, closest
 from .params import NoParams, RunContext, parse_params
-from .state import from_json, load_fields, save_fields, to_json  # noqa: F401  (to_json/from_json: public here too)
+from .state import load_fields, save_fields
 
 # The registry of method classes by name: the only mutable module-level state of this package.
 _REGISTRY: dict[str, type["WeightingMethod"]] = {}

@@ -73,9 +73,9 @@ _STATE_FORMAT = 1
 
 @dataclasses.dataclass(frozen=True)
 class CoBaParams:
-    """CoBa's hyper-parameters. The defaults are the paper's Sec. 3.1 recommendation, N = 2M and
-    W = M with M the number of validation batches (``"auto"``; M comes from the run context).
-    Algorithm 1's header prints N = 5M; the text's 2M is the one implemented."""
+    """CoBa's hyper-parameters. The defaults are the paper's (Sec. 3.1 and its experimental
+    settings): N = 2M, W = M with M the number of validation batches (``"auto"``; M comes from the
+    run context), tau = 5. Algorithm 1's header prints N = 5M; the text's 2M is the one used."""
 
     variant: str = dataclasses.field(default="paper", metadata={"choices": tuple(VARIANTS)})  # "paper" (docs/design.md's reading) or "mftcoder" (authors' code)
     history_window: int | str = dataclasses.field(default="auto", metadata={"run_context": '`"auto"` = 2 num_valid_batches'})  # N: steps per slope fit and in the ACS window
@@ -169,18 +169,20 @@ class CoBa(WeightingMethod):
         if rules.warming_up(t, w):
             self._set_warmup_scores()
             return
-        # DF (eq. 7; line 9): from the DF history since warm-up, with a running sum |.|
+        # DF (Sec. 3.4, eq. 7; line 9). Paper variant: the history runs from W+1 (eq. 7: from 1),
+        # n = t - W stands for t and the denominator takes |.| (readings: cm.divergence_factor_paper)
         entry = rules.df_input(slopes, window)
         self._df_history.append(entry)
         self._df_abs_sum += abs(entry)
         df = rules.divergence_factor(self._df_history.view(), self.tau, self._df_abs_sum)
-        # RCS (eq. 4; line 7)
+        # RCS (Sec. 3.2, eq. 4; line 7)
         self._rcs = cm.relative_convergence_scores(slopes)
-        # ACS (eq. 5; line 8) over the variant's window of recent slopes
+        # ACS (Sec. 3.3, eq. 5; line 8) over the variant's window of recent slopes. Paper variant:
+        # n = min(N, t+1), a READING of eq. 5, which prints N (cm.paper_acs_window)
         self._acs = cm.absolute_convergence_scores(self._slopes.last(rules.acs_window(t, n, w)))
         # ablations (Sec. 4.3): a fixed DF removes RCS, ACS or DF
         self._df = ABLATED_DF.get(self.params.ablate, df)
-        # mix (eq. 6; line 10)
+        # mix (Sec. 3.4, eq. 6; line 10)
         self._weights = rules.combine(self._df, self._rcs, self._acs)
 
     def _first_denominators(self, losses: np.ndarray) -> np.ndarray:
