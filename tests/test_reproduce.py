@@ -40,8 +40,8 @@ def test_a_config_defined_method_is_its_weighting_method_with_its_overrides():
     assert sets[0] == "weighting.method=coba" and sets[2:] == ["weighting.valid_batches=4",
                                                               "weighting.params.history_window=200"]
     run = load_config(COMPARE, sets)
-    assert run.weighting.valid_batches == 4 and run.weighting.params["history_window"] == 200
-    assert run.weighting.params["tau"] == cfg.weighting.params["tau"]
+    assert run.weighting.valid_batches == 4 and run.weighting.params.history_window == 200
+    assert run.weighting.params.tau == cfg.weighting.params.tau
 
 
 def test_seeds_run_in_their_own_folders_the_configs_seed_where_it_always_ran():
