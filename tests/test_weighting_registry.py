@@ -95,8 +95,13 @@ def test_run_context_is_accepted_by_every_method_and_refused_as_a_parameter():
     for name in ("num_valid_batches", "steps_per_epoch"):
         with pytest.raises(ValueError, match=f"weighting.params.{name}: set by the trainer from the run"):
             build_weighting("coba", num_tasks=2, **{name: 4})
-    with pytest.raises(ValueError, match="run context num_valid_batches: must be an integer >= 1 or None, got 0"):
-        RunContext(num_valid_batches=0)
+    bad = RunContext(num_valid_batches=0, steps_per_epoch=0)
+    with pytest.raises(ValueError, match="weighting.params.history_window: 'auto' means the run's num_valid_batches, "
+                                         "which must be an integer >= 1 .*got num_valid_batches=0"):
+        build_weighting("coba", num_tasks=2, context=bad)
+    with pytest.raises(ValueError, match="weighting.params.period: 'epoch' means the run's steps_per_epoch"):
+        build_weighting("dwa", num_tasks=2, context=bad)
+    assert build_weighting("uniform", num_tasks=2, context=bad).t == 0  # a fact no method uses stops nothing
 
 
 def test_num_tasks_validated():

@@ -36,20 +36,18 @@ class RunContext:
     num_valid_batches: int | None = None  # M, for CoBa's "auto" window and warm-up
     steps_per_epoch: int | None = None    # controller steps per epoch, for a period of "epoch"
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"run context {f.name}: must be an integer >= 1 or None, got {value!r}")
-
     def need(self, name: str, key: str, value: Any) -> int:
         """The context field ``name``, which parameter ``key``'s ``value`` refers to; ValueError
-        naming the parameter when the context does not hold it."""
+        naming the parameter when the context does not hold it, or holds no integer >= 1. Checked
+        here, when a method asks, so a fact no method of the run uses cannot stop it."""
         got = getattr(self, name)
         if got is None:
             raise ValueError(f"{PREFIX}.{key}: {value!r} needs the run's {name}, which the trainer sets "
                              f"(outside a run, pass context=RunContext({name}=...) or give a number), "
                              f"got {value!r}")
+        if isinstance(got, bool) or not isinstance(got, int) or got < 1:
+            raise ValueError(f"{PREFIX}.{key}: {value!r} means the run's {name}, which must be an integer "
+                             f">= 1 (give {key} as a number), got {name}={got!r}")
         return got
 
 
