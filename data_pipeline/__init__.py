@@ -13,43 +13,34 @@ Usage (see each name's docstring)::
         batch = collate([rows[i] if i is not None else None for i in micro])
         mask = block_causal_mask(batch["segment_ids"], torch.float32)  # pack mode
 
-Never imports `mft` (dependency direction: launch -> mft -> data_pipeline). `Collator` and
-`block_causal_mask` load on first use: they need torch, seconds to import, which reading and
-checking a config does not.
+Never imports `mft` (dependency direction: launch -> mft -> data_pipeline). Every name loads
+its module on first use (PEP 562 `__getattr__`), so `data_pipeline.choices` or
+`data_pipeline.config` imports without the reading dependencies (`jsonlines`) or torch
+(`Collator`, `block_causal_mask`: seconds to import, which reading a config does not need).
 """
+from __future__ import annotations
 
-from .build import MultiTaskData, build_datasets
-from .config import DataConfig, TaskConfig
-from .errors import DataError
-from .packing import plan_rows, row_lengths
-from .samplers import GlobalBatchSampler, StratifiedValidSampler, shard_rows
-from .storage import TokenizedSplit
-from .tokenizers import load_tokenizer, train_sentencepiece
+from importlib import import_module
 
-__all__ = [
-    "DataConfig",
-    "TaskConfig",
-    "DataError",
-    "build_datasets",
-    "MultiTaskData",
-    "TokenizedSplit",
-    "plan_rows",
-    "row_lengths",
-    "Collator",
-    "GlobalBatchSampler",
-    "StratifiedValidSampler",
-    "shard_rows",
-    "block_causal_mask",
-    "train_sentencepiece",
-    "load_tokenizer",
-]
-
-_NEED_TORCH = ("Collator", "block_causal_mask")
+# each public name -> the module that defines it, imported on first use
+_HOMES = {
+    "MultiTaskData": "build", "build_datasets": "build",
+    "DataConfig": "config", "TaskConfig": "config",
+    "DataError": "errors",
+    "plan_rows": "packing", "row_lengths": "packing",
+    "GlobalBatchSampler": "samplers", "StratifiedValidSampler": "samplers", "shard_rows": "samplers",
+    "TokenizedSplit": "storage",
+    "load_tokenizer": "tokenizers", "train_sentencepiece": "tokenizers",
+    "Collator": "collate", "block_causal_mask": "collate",
+}
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str) -> object:
-    if name in _NEED_TORCH:
-        from . import collate
-
-        return getattr(collate, name)
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

@@ -17,7 +17,7 @@ from typing import Any
 from data_pipeline import DataConfig, DataError
 
 from .config_loader import ConfigError, apply_override, build
-from .weighting import check_weighting
+from .weighting import weighting_params
 
 
 @dataclass
@@ -29,11 +29,14 @@ class LoraSettings:
     target_modules: list[str] = field(default_factory=lambda: ["all-linear"])  # module names, or "all-linear" (every linear layer but the output layer)
 
     def __post_init__(self) -> None:
-        if self.r < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
-            raise ConfigError(f"model.lora: need r >= 1, alpha > 0 and 0 <= dropout < 1, got r={self.r}, "
-                              f"alpha={self.alpha}, dropout={self.dropout}")
+        if self.r < 1:
+            raise ConfigError(f"model.lora.r: must be >= 1, got {self.r}")
+        if self.alpha <= 0:
+            raise ConfigError(f"model.lora.alpha: must be > 0, got {self.alpha}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.lora.dropout: must be >= 0 and < 1, got {self.dropout}")
         if not self.target_modules:
-            raise ConfigError('model.lora.target_modules is empty; give module names or "all-linear"')
+            raise ConfigError('model.lora.target_modules: must not be empty; give module names or "all-linear", got []')
 
 
 @dataclass
@@ -51,17 +54,19 @@ class ModelConfig:
     quantization: str = field(default="", metadata={"choices": ("", "4bit")})  # "4bit": QLoRA, a frozen NF4 base (CUDA, bitsandbytes)
 
     def __post_init__(self) -> None:
-        if sum(map(bool, (self.path, self.base, self.tiny))) != 1:
-            raise ConfigError("set exactly one of model.path (a model folder), model.base (a base-model config) "
-                              "and model.tiny (an inline config)")
+        given = [f"model.{key}" for key in ("path", "base", "tiny") if getattr(self, key)]
+        if len(given) != 1:
+            raise ConfigError("model: set exactly one of model.path (a model folder), model.base (a base-model "
+                              f"config) and model.tiny (an inline config), got {' and '.join(given) or 'none'}")
         if self.tiny and not (self.tokenizer or self.tokenizer_train_vocab):
-            raise ConfigError("model.tiny needs model.tokenizer (a folder) or model.tokenizer_train_vocab (e.g. 512)")
+            raise ConfigError("model.tokenizer: required with model.tiny (a tokenizer folder; or set "
+                              "model.tokenizer_train_vocab, e.g. 512), got ''")
         if self.quantization and self.lora is None:
-            raise ConfigError(f"model.quantization = {self.quantization!r} needs model.lora: a quantized base "
-                              "cannot be trained, only adapters on top of it")
+            raise ConfigError("model.quantization: needs model.lora (a quantized base cannot be trained, only "
+                              f"adapters on top of it), got {self.quantization!r}")
         if self.quantization and self.tiny:
-            raise ConfigError("model.quantization needs model.path or model.base (a pretrained folder); "
-                              "model.tiny is built unquantized")
+            raise ConfigError("model.quantization: needs model.path or model.base (a pretrained folder; "
+                              f"model.tiny is built unquantized), got {self.quantization!r}")
 
 
 @dataclass
@@ -83,32 +88,36 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         for key in ("micro_batch_size", "grad_accum"):
             if getattr(self, key) < 1:
-                raise ConfigError(f"training.{key} must be >= 1, got {getattr(self, key)}")
-        if self.max_steps < 0 or (self.max_steps == 0 and self.epochs <= 0):
-            raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
+                raise ConfigError(f"training.{key}: must be >= 1, got {getattr(self, key)}")
+        if self.max_steps < 0:
+            raise ConfigError(f"training.max_steps: must be >= 0 (0 = run training.epochs), got {self.max_steps}")
+        if self.max_steps == 0 and self.epochs <= 0:
+            raise ConfigError(f"training.epochs: must be > 0 when training.max_steps is 0, got {self.epochs}")
         if not self.lr > 0:
-            raise ConfigError(f"training.lr must be > 0 (the schedule scales it), got {self.lr}")
+            raise ConfigError(f"training.lr: must be > 0 (the schedule scales it), got {self.lr}")
         if not 0 <= self.min_lr <= self.lr:
-            raise ConfigError(f"training.min_lr must be between 0 and training.lr ({self.lr}), got {self.min_lr}")
+            raise ConfigError(f"training.min_lr: must be between 0 and training.lr ({self.lr}), got {self.min_lr}")
         if self.dist_timeout_s <= 0:
-            raise ConfigError(f"training.dist_timeout_s must be > 0 seconds, got {self.dist_timeout_s}")
+            raise ConfigError(f"training.dist_timeout_s: must be > 0 seconds, got {self.dist_timeout_s}")
         if len(self.betas) != 2:
-            raise ConfigError(f"training.betas must hold two numbers, got {self.betas}")
+            raise ConfigError(f"training.betas: must hold two numbers, got {self.betas}")
 
 
 @dataclass
 class WeightingConfig:
     method: str = "coba"                # see mft.weighting.available_methods()
     update_interval: int = 1            # controller updates every N optimizer steps
-    params: dict = field(default_factory=dict)  # the method's parameters, e.g. {"tau": 5.0}
+    params: Any = field(default_factory=dict)  # the method's parameters, e.g. {"tau": 5.0}; held as its parsed Params
     valid_batches: int = 1              # m: stratified validation batches averaged per controller step (authors' coba_sample_valid_num)
 
     def __post_init__(self) -> None:
         if self.update_interval < 1:
-            raise ConfigError(f"weighting.update_interval must be >= 1, got {self.update_interval}")
+            raise ConfigError(f"weighting.update_interval: must be >= 1, got {self.update_interval}")
         if self.valid_batches < 1:
-            raise ConfigError(f"weighting.valid_batches must be >= 1, got {self.valid_batches}")
-        check_weighting(self.method, self.params)  # names, types and values, before any data is read
+            raise ConfigError(f"weighting.valid_batches: must be >= 1, got {self.valid_batches}")
+        # the method's typed Params: names, types and values checked before any data is read; what
+        # needs the run (CoBa's "auto", a period of "epoch") when the trainer builds the method
+        self.params = weighting_params(self.method, self.params)
 
 
 @dataclass
@@ -118,8 +127,10 @@ class ValidationConfig:
     min_delta: float = 0.0              # an improvement must lower the mean loss ratio by more than this
 
     def __post_init__(self) -> None:
-        if self.interval < 1 or self.patience < 0:
-            raise ConfigError("validation.interval must be >= 1 and validation.patience >= 0")
+        if self.interval < 1:
+            raise ConfigError(f"validation.interval: must be >= 1, got {self.interval}")
+        if self.patience < 0:
+            raise ConfigError(f"validation.patience: must be >= 0 (0 = no early stopping), got {self.patience}")
 
 
 @dataclass
@@ -128,8 +139,10 @@ class CheckpointConfig:
     keep_last: int = 2                  # older checkpoints are deleted, never the best one
 
     def __post_init__(self) -> None:
-        if self.interval < 0 or self.keep_last < 1:
-            raise ConfigError("checkpoint.interval must be >= 0 and checkpoint.keep_last >= 1")
+        if self.interval < 0:
+            raise ConfigError(f"checkpoint.interval: must be >= 0 (0 = only at the end), got {self.interval}")
+        if self.keep_last < 1:
+            raise ConfigError(f"checkpoint.keep_last: must be >= 1, got {self.keep_last}")
 
 
 @dataclass
@@ -164,7 +177,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.deepspeed, (str, dict)):
-            raise ConfigError("deepspeed must be a path to a DeepSpeed JSON file or an inline object")
+            raise ConfigError("deepspeed: must be a path to a DeepSpeed JSON file or an inline object, "
+                              f"got {self.deepspeed!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -220,7 +234,7 @@ def load_config(path: str, overrides: list[str] = ()) -> RunConfig:
     """Read, override and type-check a run config; relative paths become absolute."""
     raw = read_json_file(path)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a run config must be a JSON object")
+        raise ConfigError(f"{path}: a run config must be a JSON object, got {type(raw).__name__}")
     make_paths_absolute(raw, os.path.dirname(os.path.abspath(path)))
     for assignment in overrides:
         apply_override(raw, assignment)
@@ -239,6 +253,7 @@ def deepspeed_dict(cfg: RunConfig) -> dict:
         with open(cfg.deepspeed, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"deepspeed: file {cfg.deepspeed} not found; give a DeepSpeed JSON path or an inline object") from None
+        raise ConfigError(f"deepspeed: file not found; give a DeepSpeed JSON path or an inline object, "
+                          f"got {cfg.deepspeed!r}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{cfg.deepspeed}:{exc.lineno}: invalid JSON ({exc.msg})") from None

@@ -30,20 +30,20 @@ closest = did_you_mean  # the key hint; mft modules import it from here
 def build(cls: type, raw: Any, where: str = "") -> Any:
     """Instantiate dataclass `cls` from the dict `raw`; `where` is the dotted prefix for errors."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where or 'config'} must be a JSON object, got {_kind(raw)}")
+        raise ConfigError(f"{where or 'config'}: must be a JSON object, got {_kind(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     for key in raw:
         if key not in fields:
             valid = ", ".join(sorted(fields))
             raise ConfigError(
-                f"{_join(where, _printable(key))} is not a valid key{closest(key, fields, where)} (valid keys: {valid})")
+                f"{_join(where, _printable(key))}: not a valid key{closest(key, fields, where)} (valid keys: {valid})")
     values = {}
     for name, f in fields.items():
         key = _join(where, name)
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{key} is required; add it to the config")
+                raise ConfigError(f"{key}: required; add it to the config")
             continue
         value = _convert(hints[name], raw[name], key)
         message = choice_error(key, value, f.metadata["choices"]) if "choices" in f.metadata else None
@@ -77,8 +77,10 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
                 return _convert(option, value, key)
             except ConfigError as exc:
                 errors.append(exc)
+        if len(errors) == 1:  # X | None: X's own message names the nested key
+            raise errors[0]
         names = " or ".join(_name(o) for o in options)
-        raise ConfigError(f"{key} must be {names}, got {_kind(value)} {value!r}")
+        raise ConfigError(f"{key}: must be {names}, got {_kind(value)} {value!r}")
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
@@ -89,31 +91,31 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if isinstance(value, str) and item is str:
             value = [value]  # a single file may be given as a string
         if not isinstance(value, list):
-            raise ConfigError(f"{key} must be a list, got {_kind(value)}")
+            raise ConfigError(f"{key}: must be a list, got {_kind(value)}")
         return [_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be an object, got {_kind(value)}")
+            raise ConfigError(f"{key}: must be an object, got {_kind(value)}")
         return dict(value)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, key)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
+            raise ConfigError(f"{key}: must be true or false, got {value!r}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise ConfigError(f"{key} must be an integer, got {_kind(value)} {value!r}")
+            raise ConfigError(f"{key}: must be an integer, got {_kind(value)} {value!r}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {_kind(value)} {value!r}")
+            raise ConfigError(f"{key}: must be a number, got {_kind(value)} {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {_kind(value)} {value!r}")
+            raise ConfigError(f"{key}: must be a string, got {_kind(value)} {value!r}")
         return value
     raise TypeError(f"unsupported config annotation {hint!r} at {key}")
 
@@ -125,7 +127,7 @@ def apply_override(raw: dict, assignment: str) -> None:
     as a plain string otherwise. Numeric path parts index lists: `data.tasks.0.name=x`.
     """
     if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r} must look like section.key=value")
+        raise ConfigError(f"--set: must look like section.key=value, got {assignment!r}")
     path, text = assignment.split("=", 1)
     try:
         value = json.loads(text)
@@ -150,7 +152,7 @@ def apply_override(raw: dict, assignment: str) -> None:
 
 def _index(part: str, node: list, where: str) -> int:
     if not part.isdigit() or int(part) >= len(node):
-        raise ConfigError(f"--set: {where} must be an index below {len(node)}")
+        raise ConfigError(f"--set {where}: must be an index below {len(node)}, got {part!r}")
     return int(part)
 
 

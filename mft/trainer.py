@@ -46,7 +46,7 @@ from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
 from .summary import memory_trace, proc_status_mb, run_summary, summary_text
 from .tokenizer import build_tokenizer, default_cache_dir
-from .weighting import build_weighting
+from .weighting import RunContext, build_weighting
 from .weighting_driver import TrainSignals, WeightingDriver
 
 logger = logging.getLogger(__name__)
@@ -169,15 +169,13 @@ class Trainer:
 
     def _setup_weighting(self) -> None:
         w = self.cfg.weighting
+        # run facts a method may use (CoBa's "auto" window, DWA's epoch), in controller steps
+        context = RunContext(num_valid_batches=math.ceil(self.ctl_sampler.num_batches_per_pass / w.valid_batches),
+                             steps_per_epoch=math.ceil(self.sampler.steps_per_epoch / w.update_interval))
         try:
-            # run facts every method may use (CoBa's "auto" window, DWA's epoch), in controller steps
-            self.weighting = build_weighting(w.method, num_tasks=len(self.tasks),
-                                             num_valid_batches=math.ceil(self.ctl_sampler.num_batches_per_pass
-                                                                         / w.valid_batches),
-                                             steps_per_epoch=math.ceil(self.sampler.steps_per_epoch / w.update_interval),
-                                             **w.params)
-        except ValueError as exc:
-            raise ConfigError(f"weighting: {exc}") from None
+            self.weighting = build_weighting(w.method, len(self.tasks), w.params, context=context)
+        except ValueError as exc:  # the message names weighting.params.<key>
+            raise ConfigError(str(exc)) from None
         self.driver = WeightingDriver(self.weighting, self.tasks, update_interval=w.update_interval,
                                       all_reduce_max=all_reduce_max, log=self.log, stopwatch=self.stopwatch)
 

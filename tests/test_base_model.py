@@ -115,7 +115,7 @@ def test_unbuilt_base_and_bad_base_configs_fail_with_the_fix(tmp_path):
         load_base_config(_with(config, output_dir="x"))
     with pytest.raises(ConfigError, match="base.train_records must be >= 1"):
         load_base_config(tiny_base(tmp_path, **{"base.train_records": 0}))
-    with pytest.raises(ConfigError, match="training.lrr is not a valid key"):
+    with pytest.raises(ConfigError, match="training.lrr: not a valid key"):
         load_base_config(tiny_base(tmp_path, **{"training.lrr": 1.0}))
     with pytest.raises(ConfigError, match="exactly one of model.path"):
         load_config(FINETUNE, ["model.path=/tmp"])

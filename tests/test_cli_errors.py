@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from launch_helpers import TRAIN, free_port, run_process
+from launch_helpers import ROOT, TRAIN, free_port, run_process
 
 
 def _config(tmp_path, task_lines, **data):
@@ -117,7 +117,7 @@ def test_two_ranks_report_a_load_error_once(tmp_path):
 
 def test_unknown_key_and_missing_paths(tmp_path):
     config, _ = _config(tmp_path, _records())
-    assert "training.lrr is not a valid key; did you mean 'training.lr'?" in _error_line(_run(config, "--set", "training.lrr=1"))
+    assert "training.lrr: not a valid key; did you mean 'training.lr'?" in _error_line(_run(config, "--set", "training.lrr=1"))
     line = _error_line(_run(config, "--set", "data.tasks.0.train=missing.jsonl"))
     assert "missing.jsonl" in line and "not found" in line
     line = _error_line(_run(config, "--set", "model.tokenizer=nowhere", "--set", "model.tokenizer_train_vocab=0"))
@@ -152,7 +152,8 @@ def test_gpu_attention_kernel_on_cpu_names_the_key_and_the_alternative(tmp_path,
 @pytest.mark.parametrize("overrides, expected", [
     (["weighting.method=cobaa"], ["weighting.method", "did you mean 'coba'?"]),
     (["weighting.method=coba", 'weighting.params={"tua": 5}'], ["weighting.params", "did you mean 'tau'?"]),
-    (["weighting.method=coba", 'weighting.params={"variant": "papper"}'], ["weighting.variant", "did you mean 'paper'?"]),
+    (["weighting.method=coba", 'weighting.params={"variant": "papper"}'], ["weighting.params.variant", "did you mean 'paper'?"]),
+    (["weighting.method=dwa", 'weighting.params={"steps_per_epoch": 3}'], ["weighting.params.steps_per_epoch: set by the trainer"]),
 ])
 def test_weighting_mistakes_fail_when_the_config_loads(tmp_path, overrides, expected):
     config, _ = _config(tmp_path, _records())
@@ -160,6 +161,18 @@ def test_weighting_mistakes_fail_when_the_config_loads(tmp_path, overrides, expe
     line = _error_line(proc)
     assert all(text in line for text in expected), line
     assert not (tmp_path / "out").exists()  # no tokenizer, no data, no DeepSpeed: the run never started
+    assert took < 5, f"found after {took:.1f} s, not at load time"
+
+
+def test_run_context_in_weighting_params_ends_in_one_line_before_tokenisation(tmp_path):
+    # the trainer supplies num_valid_batches; as a parameter it once passed the load-time check and
+    # crashed every rank after tokenisation and deepspeed.initialize ("got multiple values")
+    out = tmp_path / "out"
+    proc, took = _timed(os.path.join(ROOT, "configs", "demo_cpu.json"), "--set", f"output_dir={out}",
+                        "--set", 'weighting.params={"num_valid_batches": 4}')
+    assert _error_line(proc) == ("mft: error: weighting.params.num_valid_batches: set by the trainer from "
+                                 "the run, not a parameter; remove it, got 4")
+    assert not out.exists()  # no tokenizer, no data, no DeepSpeed: the run never started
     assert took < 5, f"found after {took:.1f} s, not at load time"
 
 

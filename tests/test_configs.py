@@ -14,7 +14,8 @@ from mft.base_model import is_base_config, load_base_config
 from mft.config import deepspeed_dict, load_config
 from mft.ds_config import engine_config, zero_stage
 from mft.experiments.reproduce import method_overrides
-from mft.weighting import available_methods, build_weighting
+from mft.weighting import RunContext, available_methods, build_weighting
+from mft.weighting.coba import CoBaParams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL_CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.json")))
@@ -51,6 +52,7 @@ PAPER = {
 }
 PAPER_METHODS = {"uniform", "stl", "lbtw_valid", "gradnorm_valid", "famo_valid", "coba",
                  "coba_no_rcs", "coba_no_acs", "coba_no_df"}
+CONTEXT = RunContext(num_valid_batches=10, steps_per_epoch=100)  # what the trainer would pass
 BASELINE_SETTINGS = {"lbtw": {"alpha": 0.5}, "gradnorm": {"alpha": 1.5}, "famo": {"lr": 0.025, "weight_decay": 0.01}}
 
 
@@ -73,8 +75,7 @@ def test_config_loads_merges_and_builds(path):
     assert ds["train_batch_size"] == t.micro_batch_size * t.grad_accum * gpus
     assert ds["gradient_clipping"] == t.grad_clip
     tasks = cfg.data.tasks
-    ctl = build_weighting(cfg.weighting.method, num_tasks=len(tasks), num_valid_batches=10, steps_per_epoch=100,
-                          **cfg.weighting.params)
+    ctl = build_weighting(cfg.weighting.method, len(tasks), cfg.weighting.params, context=CONTEXT)
     assert len(ctl.weights) == len(tasks)
     for name, sets in cfg.reproduce.overrides.items():  # a method run by default, or one defined to run by --methods
         assert name in cfg.reproduce.methods or "weighting.method" in sets, f"overrides for {name!r}, which is not run"
@@ -90,8 +91,7 @@ def test_every_reproduce_method_builds_with_its_overrides(path):
         sets = method_overrides(cfg, name)  # raises for a name that stands for no registered method
         assert sets[0].split("=", 1)[1] in registered
         run = load_config(path, sets)
-        build_weighting(run.weighting.method, num_tasks=len(run.data.tasks), num_valid_batches=10,
-                        steps_per_epoch=100, **run.weighting.params)
+        build_weighting(run.weighting.method, len(run.data.tasks), run.weighting.params, context=CONTEXT)
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
@@ -110,7 +110,7 @@ def test_paper_config_has_published_settings(name):
     assert f"= {want['batch']}" in text
     # CoBa as published, early stopping on
     assert cfg.weighting.method == "coba"
-    assert cfg.weighting.params == {"variant": "paper", "history_window": "auto", "warmup_steps": "auto", "tau": 5.0}
+    assert cfg.weighting.params == CoBaParams(variant="paper", history_window="auto", warmup_steps="auto", tau=5.0)
     assert cfg.validation.patience > 0
     # reproduction: the paper's methods and baseline settings, and the benchmarks
     assert PAPER_METHODS <= set(cfg.reproduce.methods)

@@ -72,9 +72,9 @@ def test_lora_target_modules_must_exist(tokenizer):
 
 
 def test_quantization_needs_lora_cuda_and_zero_below_3():
-    with pytest.raises(ConfigError, match="model.quantization = '4bit' needs model.lora"):
+    with pytest.raises(ConfigError, match="model.quantization: needs model.lora .*, got '4bit'"):
         build(ModelConfig, {"path": "m", "quantization": "4bit"}, "model")
-    with pytest.raises(ConfigError, match="model.quantization needs model.path or model.base"):
+    with pytest.raises(ConfigError, match="model.quantization: needs model.path or model.base"):
         _model_config(quantization="4bit", lora=LORA)
     cfg = build(ModelConfig, {"path": "m", "quantization": "4bit", "lora": LORA}, "model")
     with pytest.raises(ConfigError, match="model.quantization = '4bit' needs a CUDA GPU"):

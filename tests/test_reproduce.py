@@ -23,13 +23,13 @@ def test_method_names_map_to_weighting_overrides():
     cfg = load_config(COMPARE)
     assert method_overrides(cfg, "famo_valid")[:2] == ["weighting.method=famo", 'weighting.params={"source": "valid"}']
     coba = json.loads(method_overrides(cfg, "coba_no_df")[1].split("=", 1)[1])
-    assert coba["ablate"] == "df" and coba["history_window"] == cfg.weighting.params["history_window"]
+    assert coba["ablate"] == "df" and coba["history_window"] == cfg.weighting.params.history_window
     with pytest.raises(ValueError, match="unknown CoBa ablation"):
         method_overrides(cfg, "coba_no_xyz")
     runs = plan(cfg, ["uniform", "stl"], "/out")
     assert runs[1].stl and runs[1].output_dir == "/out/runs/stl"
     mftcoder = json.loads(method_overrides(cfg, "coba_mftcoder")[1].split("=", 1)[1])
-    assert mftcoder["variant"] == "mftcoder" and mftcoder["tau"] == cfg.weighting.params["tau"]
+    assert mftcoder["variant"] == "mftcoder" and mftcoder["tau"] == cfg.weighting.params.tau
     with pytest.raises(ValueError, match="names no weighting method"):
         method_overrides(cfg, "coba_m4")  # not defined in this config's reproduce.overrides
 
@@ -41,8 +41,8 @@ def test_a_config_defined_method_is_its_weighting_method_with_its_overrides():
     assert sets[0] == "weighting.method=coba" and sets[2:] == ["weighting.valid_batches=4",
                                                               "weighting.params.history_window=200"]
     run = load_config(COMPARE, sets)
-    assert run.weighting.valid_batches == 4 and run.weighting.params["history_window"] == 200
-    assert run.weighting.params["tau"] == cfg.weighting.params["tau"]
+    assert run.weighting.valid_batches == 4 and run.weighting.params.history_window == 200
+    assert run.weighting.params.tau == cfg.weighting.params.tau
 
 
 def test_seeds_run_in_their_own_folders_the_configs_seed_where_it_always_ran():

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mft.weighting import Signals, build_weighting
+from mft.weighting import RunContext, Signals, build_weighting
 
 NAN, INF = math.nan, math.inf
 LR, EPS = 0.025, 1e-8  # the learned methods' Adam: lr, and the eps in its first step lr * g / (|g| + eps)
@@ -50,7 +50,7 @@ def test_lbtw_task_absent_at_the_start_takes_l0_when_it_appears():
 
 
 def test_lbtw_reset_period():
-    ctl = build_weighting("lbtw", num_tasks=2, reset_period="epoch", steps_per_epoch=2)
+    ctl = build_weighting("lbtw", num_tasks=2, reset_period="epoch", context=RunContext(steps_per_epoch=2))
     assert ctl.reset_period == 2
     ctl.update(Signals(train_losses=[2.0, 4.0]))       # t = 0: l(0) = (2, 4)
     ctl.update(Signals(train_losses=[1.0, 2.0]))       # t = 1: ratios (1/2, 1/2)
@@ -281,7 +281,7 @@ def test_dwa_by_hand():
 
 
 def test_dwa_epoch_period_and_a_task_never_seen():
-    ctl = build_weighting("dwa", num_tasks=2, steps_per_epoch=3)  # period "epoch" by default
+    ctl = build_weighting("dwa", num_tasks=2, context=RunContext(steps_per_epoch=3))  # period "epoch" by default
     assert ctl.period == 3
     for _ in range(6):
         w = ctl.update(Signals(train_losses=[1.0, NAN]))  # task 1 never seen: its ratio counts as 1

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mft.weighting import Signals, available_methods, build_weighting
-from mft.weighting.base import RUN_CONTEXT_PARAMS
+from mft.weighting import RunContext, Signals, available_methods, build_weighting
 
 # (method, params) for every baseline and source; DWA's period is short so periods close in tests
 CONFIGS = [
@@ -48,9 +47,8 @@ def test_flags_per_method_and_source(method, params, expected):
 
 def test_registry_builds_every_method_with_published_defaults():
     assert {"lbtw", "gradnorm", "famo", "dwa", "uncertainty", "random"} <= set(available_methods())
-    assert "steps_per_epoch" in RUN_CONTEXT_PARAMS
-    context = {"num_valid_batches": 5, "steps_per_epoch": 7}  # what the trainer passes to any method
-    built = {name: build_weighting(name, num_tasks=3, **context) for name in available_methods()}
+    context = RunContext(num_valid_batches=5, steps_per_epoch=7)  # what the trainer passes to any method
+    built = {name: build_weighting(name, num_tasks=3, context=context) for name in available_methods()}
     lbtw, gn, famo, dwa, unc, rnd = (built[n] for n in ("lbtw", "gradnorm", "famo", "dwa", "uncertainty", "random"))
     assert (lbtw.source, lbtw.alpha, lbtw.reset_period) == ("train", 0.5, None)
     assert (gn.source, gn.alpha, gn.params.lr) == ("train", 1.5, 0.025)
@@ -64,24 +62,24 @@ def test_registry_builds_every_method_with_published_defaults():
 
 
 @pytest.mark.parametrize("method, params, message", [
-    ("lbtw", dict(source="trian"), "weighting.source: 'trian' is not one of train, valid; did you mean 'train'?"),
-    ("lbtw", dict(alpha=-1.0), "weighting.alpha must be >= 0.0, got -1.0"),
-    ("lbtw", dict(source="valid", reset_period=10), "weighting.reset_period applies to source 'train' only"),
-    ("lbtw", dict(reset_period="epoch"), "weighting.reset_period is 'epoch' but weighting.steps_per_epoch"),
-    ("lbtw", dict(reset_period=0), "weighting.reset_period must be an integer >= 1, 'epoch' or None, got 0"),
-    ("gradnorm", dict(lr=0.0), "weighting.lr must be > 0.0, got 0.0"),
-    ("gradnorm", dict(alpha=float("nan")), "weighting.alpha must be a finite number"),
-    ("famo", dict(weight_decay=-0.1), "weighting.weight_decay must be >= 0.0"),
-    ("famo", dict(min_losses="zero"), "weighting.min_losses must be float or list, got a string 'zero'"),
-    ("famo", dict(min_losses=[]), "weighting.min_losses must be a number or a list of numbers"),
-    ("famo", dict(min_losses=[0.0, 0.0]), "weighting.min_losses has 2 values for 3 tasks"),
-    ("dwa", dict(), "weighting.period is 'epoch' but weighting.steps_per_epoch is not set"),
-    ("dwa", dict(period=0), "weighting.period must be an integer >= 1 or 'epoch', got 0"),
-    ("dwa", dict(period=2, temperature=0), "weighting.temperature must be > 0.0, got 0"),
-    ("dwa", dict(steps_per_epoch=0), "weighting.steps_per_epoch must be an integer >= 1 or None, got 0"),
-    ("uncertainty", dict(lr=-1), "weighting.lr must be > 0.0, got -1"),
-    ("random", dict(seed=-1), "weighting.seed must be an integer >= 0, got -1"),
-    ("random", dict(sed=1), "random has no parameter 'sed'; did you mean 'seed'?"),
+    ("lbtw", dict(source="trian"), "weighting.params.source: 'trian' is not one of train, valid; did you mean 'train'?"),
+    ("lbtw", dict(alpha=-1.0), "weighting.params.alpha: must be >= 0.0, got -1.0"),
+    ("lbtw", dict(source="valid", reset_period=10), "weighting.params.reset_period: applies to source 'train' only"),
+    ("lbtw", dict(reset_period="epoch"), "weighting.params.reset_period: 'epoch' needs the run's steps_per_epoch"),
+    ("lbtw", dict(reset_period=0), "weighting.params.reset_period: must be an integer >= 1, 'epoch' or None, got 0"),
+    ("gradnorm", dict(lr=0.0), "weighting.params.lr: must be > 0.0, got 0.0"),
+    ("gradnorm", dict(alpha=float("nan")), "weighting.params.alpha: must be a finite number"),
+    ("famo", dict(weight_decay=-0.1), "weighting.params.weight_decay: must be >= 0.0"),
+    ("famo", dict(min_losses="zero"), "weighting.params.min_losses: must be float or list, got a string 'zero'"),
+    ("famo", dict(min_losses=[]), "weighting.params.min_losses: must be a number or a list of numbers"),
+    ("famo", dict(min_losses=[0.0, 0.0]), "weighting.params.min_losses: needs one value per task (3) or one number, got 2"),
+    ("dwa", dict(), "weighting.params.period: 'epoch' needs the run's steps_per_epoch, which the trainer sets"),
+    ("dwa", dict(period=0), "weighting.params.period: must be an integer >= 1 or 'epoch', got 0"),
+    ("dwa", dict(period=2, temperature=0), "weighting.params.temperature: must be > 0.0, got 0"),
+    ("dwa", dict(steps_per_epoch=7), "weighting.params.steps_per_epoch: set by the trainer from the run, not a parameter"),
+    ("uncertainty", dict(lr=-1), "weighting.params.lr: must be > 0.0, got -1"),
+    ("random", dict(seed=-1), "weighting.params.seed: must be an integer >= 0, got -1"),
+    ("random", dict(sed=1), "weighting.params.sed: random has no parameter 'sed'; did you mean 'seed'?"),
 ])
 def test_invalid_parameters_name_the_parameter(method, params, message):
     with pytest.raises(ValueError) as err:

@@ -417,5 +417,5 @@ def test_ablations_fix_the_divergence_factor():
     assert np.allclose(ablated["acs"].weights, rcs)
     assert np.allclose(ablated["df"].weights, (rcs + acs) / 2)
     assert ablated["df"].scores()["df"] == 0.5
-    with pytest.raises(ValueError, match="weighting.ablate"):
+    with pytest.raises(ValueError, match="weighting.params.ablate"):
         build_weighting("coba", num_tasks=3, history_window=3, warmup_steps=1, ablate="dff")

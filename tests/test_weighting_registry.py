@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from mft.weighting import Needs, Signals, WeightingMethod, available_methods, build_weighting, register
+from mft.weighting import Needs, RunContext, Signals, WeightingMethod, available_methods, build_weighting, register
 from mft.weighting import base
 
 
@@ -48,52 +48,60 @@ def test_unknown_parameter_names_method_closest_and_valid():
     with pytest.raises(ValueError) as err:
         build_weighting("coba", num_tasks=3, histroy_window=40, warmup_steps=20)
     msg = str(err.value)
-    assert "coba has no parameter 'histroy_window'; did you mean 'history_window'?" in msg
-    for name in ("variant", "history_window", "warmup_steps", "tau", "num_valid_batches"):
-        assert name in msg
+    assert "weighting.params.histroy_window: coba has no parameter 'histroy_window'; did you mean 'history_window'?" in msg
+    assert "(coba parameters: variant, history_window, warmup_steps, tau, ablate)" in msg  # no run context
     with pytest.raises(ValueError, match="uniform has no parameter 'tau'"):
         build_weighting("uniform", num_tasks=3, tau=5.0)
 
 
 @pytest.mark.parametrize("params, message", [
-    (dict(tau=-1), "weighting.tau must be > 0, got -1"),
-    (dict(tau=0.0), "weighting.tau must be > 0, got 0.0"),
-    (dict(tau=float("nan")), "weighting.tau must be a finite number > 0"),
-    (dict(tau=True), "weighting.tau must be a number, got a boolean True"),
-    (dict(history_window=1), "weighting.history_window must be an integer >= 2 or 'auto', got 1"),
-    (dict(history_window=2.5), "weighting.history_window must be int or str, got a float 2.5"),
-    (dict(history_window="all"), "weighting.history_window must be an integer >= 2 or 'auto', got 'all'"),
-    (dict(warmup_steps=-1), "weighting.warmup_steps must be an integer >= 0 or 'auto', got -1"),
-    (dict(variant="Paper"), "weighting.variant: 'Paper' is not one of paper, mftcoder; did you mean 'paper'?"),
-    (dict(num_valid_batches=0), "weighting.num_valid_batches must be an integer >= 1 or None, got 0"),
+    (dict(tau=-1), "weighting.params.tau: must be > 0.0, got -1"),
+    (dict(tau=0.0), "weighting.params.tau: must be > 0.0, got 0.0"),
+    (dict(tau=float("nan")), "weighting.params.tau: must be a finite number, got nan"),
+    (dict(tau=True), "weighting.params.tau: must be a number, got a boolean True"),
+    (dict(history_window=1), "weighting.params.history_window: must be an integer >= 2 or 'auto', got 1"),
+    (dict(history_window=2.5), "weighting.params.history_window: must be int or str, got a float 2.5"),
+    (dict(history_window="all"), "weighting.params.history_window: must be an integer >= 2 or 'auto', got 'all'"),
+    (dict(warmup_steps=-1), "weighting.params.warmup_steps: must be an integer >= 0 or 'auto', got -1"),
+    (dict(variant="Paper"), "weighting.params.variant: 'Paper' is not one of paper, mftcoder; did you mean 'paper'?"),
 ])
 def test_invalid_values_name_parameter_method_and_valid_parameters(params, message):
     full = {"history_window": 10, "warmup_steps": 2, **params}
     with pytest.raises(ValueError) as err:
         build_weighting("coba", num_tasks=3, **full)
     assert message in str(err.value)
-    assert "coba parameters: variant, history_window, warmup_steps, tau, num_valid_batches" in str(err.value)
+    assert "coba parameters: variant, history_window, warmup_steps, tau, ablate" in str(err.value)
 
 
 def test_auto_needs_num_valid_batches():
     with pytest.raises(ValueError) as err:
         build_weighting("coba", num_tasks=3)  # both default to "auto"
-    assert "weighting.history_window is 'auto'" in str(err.value)
-    assert "num_valid_batches" in str(err.value)
-    with pytest.raises(ValueError, match="weighting.warmup_steps is 'auto'"):
+    assert "weighting.params.history_window: 'auto' needs the run's num_valid_batches" in str(err.value)
+    with pytest.raises(ValueError, match="weighting.params.warmup_steps: 'auto' needs the run's num_valid_batches"):
         build_weighting("coba", num_tasks=3, history_window=10)
 
 
 def test_auto_resolves_to_paper_defaults():
-    ctl = build_weighting("coba", num_tasks=3, num_valid_batches=7)
+    ctl = build_weighting("coba", num_tasks=3, context=RunContext(num_valid_batches=7))
     assert (ctl.history_window, ctl.warmup_steps, ctl.tau, ctl.variant) == (14, 7, 5.0, "paper")
-    ctl = build_weighting("coba", num_tasks=3, history_window=40, num_valid_batches=3)
+    ctl = build_weighting("coba", num_tasks=3, history_window=40, context=RunContext(num_valid_batches=3))
     assert (ctl.history_window, ctl.warmup_steps) == (40, 3)
 
 
-def test_run_context_parameter_is_accepted_by_every_method():
-    # the trainer passes num_valid_batches to whatever method the config names
-    assert build_weighting("uniform", num_tasks=2, num_valid_batches=5).weights.tolist() == [0.5, 0.5]
+def test_run_context_is_accepted_by_every_method_and_refused_as_a_parameter():
+    # the trainer passes the run context to whatever method the config names
+    context = RunContext(num_valid_batches=5, steps_per_epoch=3)
+    assert build_weighting("uniform", num_tasks=2, context=context).weights.tolist() == [0.5, 0.5]
+    for name in ("num_valid_batches", "steps_per_epoch"):
+        with pytest.raises(ValueError, match=f"weighting.params.{name}: set by the trainer from the run"):
+            build_weighting("coba", num_tasks=2, **{name: 4})
+    bad = RunContext(num_valid_batches=0, steps_per_epoch=0)
+    with pytest.raises(ValueError, match="weighting.params.history_window: 'auto' means the run's num_valid_batches, "
+                                         "which must be an integer >= 1 .*got num_valid_batches=0"):
+        build_weighting("coba", num_tasks=2, context=bad)
+    with pytest.raises(ValueError, match="weighting.params.period: 'epoch' means the run's steps_per_epoch"):
+        build_weighting("dwa", num_tasks=2, context=bad)
+    assert build_weighting("uniform", num_tasks=2, context=bad).t == 0  # a fact no method uses stops nothing
 
 
 def test_num_tasks_validated():

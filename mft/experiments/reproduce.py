@@ -18,6 +18,7 @@ one, so an interrupted reproduction continues where it stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -68,7 +69,7 @@ def method_overrides(cfg: RunConfig, name: str) -> list[str]:
         raise ValueError(f"reproduce method {name!r} names no weighting method; use one of "
                          f"{sorted(available_methods())}, or define it in reproduce.overrides with weighting.method")
     if method == cfg.weighting.method:  # keep the config's settings of its own method (CoBa's window, ...)
-        params = {**cfg.weighting.params, **params}
+        params = {**dataclasses.asdict(cfg.weighting.params), **params}
     sets = [f"weighting.method={method}", f"weighting.params={json.dumps(params)}"]
     for key, value in own.items():
         if key != "weighting.method":

@@ -22,31 +22,30 @@ The trainer's protocol, every ``update_interval`` optimizer steps (controller st
 Per-task signals are NaN for a task absent from the step. Signals are identical on every rank,
 so a method must be deterministic (randomness is seeded and its state checkpointed).
 
-Each method keeps its hyper-parameters in a small frozen dataclass (``Params``), read with the
-config loader (``mft.config_loader.build``): types, ``metadata={"choices": ...}`` and unknown names
-are checked there with a did-you-mean hint, ranges in ``__post_init__``. ``check_weighting`` runs
-the same checks when the run config loads, before any data is read.
+Each method keeps its hyper-parameters in a small frozen dataclass (``Params``), parsed from
+``weighting.params`` when the run config loads (``mft.weighting.params``); the facts only the
+trainer knows arrive separately as a ``RunContext`` when the method is built.
+
+The base class owns the bookkeeping: it advances ``t`` after every ``_update`` (inside
+``_update``, ``self.t`` is the index of the current controller step), saves and restores the
+attributes a method declares in ``state_fields``, keeps ``start()``'s losses for a method that
+reads them, and warns once.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
+import logging
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from ..config_loader import ConfigError, build, closest
+from ..config_loader import ConfigError, closest
+from .params import NoParams, RunContext, parse_params
+from .state import load_fields, save_fields
 
 # The registry of method classes by name: the only mutable module-level state of this package.
 _REGISTRY: dict[str, type["WeightingMethod"]] = {}
-
-# Facts about the run that the trainer passes to every method: the number of validation batches
-# M, which CoBa's "auto" window is defined by, and steps_per_epoch, the number of CONTROLLER steps
-# (update calls) per epoch, i.e. ceil(optimizer steps per epoch / update_interval), which a period
-# given as "epoch" means (DWA's default period, LBTW's optional reset). A method whose Params has
-# no such field ignores them, so the trainer needs no per-method branches.
-RUN_CONTEXT_PARAMS = frozenset({"num_valid_batches", "steps_per_epoch"})
 
 SIGNAL_NAMES = ("val_losses", "train_losses", "grad_norms", "after_losses")
 
@@ -89,33 +88,52 @@ class Needs:
         return tuple(name for name in SIGNAL_NAMES if getattr(self, name))
 
 
-@dataclasses.dataclass(frozen=True)
-class NoParams:
-    """Parameters of a method that takes none."""
+class StepSkipped(Exception):
+    """Raised by ``_update`` before it changes anything: the step leaves the method as it was
+    (``t`` does not advance, the weights stay); the message, logged as a warning, says why."""
 
 
 class WeightingMethod(ABC):
     """One task-weighting method: keeps its state, turns per-task signals into K weights.
 
-    Subclasses set ``Params`` (a frozen dataclass; choices in field metadata, ranges checked in
-    ``__post_init__`` with ``ValueError("weighting.<name> ...")``) and ``needs`` (a class
-    attribute, or a property where it depends on the parameters, e.g. a ``source``), and implement
-    ``_update``; a method with state beyond ``t`` and ``weights`` implements ``_state`` and
-    ``_load_state`` (and ``_config`` for settings a checkpoint must match). ``weights`` is
-    uniform until the method says otherwise.
+    A subclass is its parameters and its math:
+
+    - ``Params``: a frozen dataclass (choices in field metadata, ranges checked in
+      ``__post_init__`` with ``ValueError("weighting.params.<key>: ...")``);
+    - ``needs``: a class attribute, or a property where it depends on the parameters;
+    - ``_setup()``: its state from ``self.params`` and ``self.context`` (the run context);
+    - ``_update(signals)``: one controller step, ``self.t`` its index; sets ``self._weights``;
+    - ``state_fields``: the attributes a checkpoint holds (``mft.weighting.state`` kinds);
+      ``informational``: ``Params`` fields saved for the reader but not restored (a resumed run
+      may change them); ``_config()``: settings a loaded state must match; ``_state()`` and
+      ``_load_state()`` only for what a declaration cannot say (derived values, a generator);
+    - ``reads_start`` and ``_start(losses)``: a method whose reference losses may come from
+      ``start()``'s full validation pass.
+    ``weights`` is uniform until the method says otherwise.
     """
 
     name: ClassVar[str] = ""  # set by @register
     Params: ClassVar[type] = NoParams
     needs: ClassVar[Needs] = Needs()
+    state_fields: ClassVar[dict[str, str]] = {}
+    informational: ClassVar[tuple[str, ...]] = ()
+    reads_start: ClassVar[bool] = False
 
-    def __init__(self, num_tasks: int, **params: Any) -> None:
+    def __init__(self, num_tasks: int, params: Any = None, context: RunContext | None = None) -> None:
         if isinstance(num_tasks, bool) or not isinstance(num_tasks, (int, np.integer)) or num_tasks < 1:
             raise ValueError(f"{self._label()}: num_tasks must be a positive integer, got {num_tasks!r}")
         self.num_tasks = int(num_tasks)
-        self.params = parse_params(self._label(), self.Params, params)
+        self.params = (params if isinstance(params, self.Params)
+                       else parse_params(self._label(), self.Params, {} if params is None else params))
+        self.context = RunContext() if context is None else context
         self._weights = np.full(self.num_tasks, 1.0 / self.num_tasks)
         self._t = 0
+        self._started = False  # start() kept losses (reads_start only)
+        self._warned: set[str] = set()
+        self._setup()
+
+    def _setup(self) -> None:
+        """The method's state from ``self.params`` and ``self.context``; nothing by default."""
 
     @classmethod
     def _label(cls) -> str:
@@ -128,11 +146,27 @@ class WeightingMethod(ABC):
 
     @property
     def t(self) -> int:
-        """Number of updates the method has taken: the index of the next controller step."""
+        """Number of updates the method has taken: the index of the next controller step (inside
+        ``_update``, of the current one)."""
         return self._t
 
     def start(self, val_losses: Any = None) -> None:
-        """Called once before training with the losses of a full validation pass; default no-op."""
+        """Called once before training with the losses of a full validation pass. The shape is
+        checked for every method (a wiring mistake fails either way); a method that
+        ``reads_start`` keeps them (``_start``), which must come before the first update."""
+        if val_losses is None:
+            return
+        losses = self._loss_vector(val_losses, "val_losses")
+        if not self.reads_start:
+            return
+        if self._t > 0:
+            raise RuntimeError(f"{self._label()}: start() must be called before the first update(); "
+                               f"{self._t} updates have been made")
+        self._start(losses)
+        self._started = True
+
+    def _start(self, losses: np.ndarray) -> None:
+        """Keep ``start()``'s checked losses (only called where ``reads_start``)."""
 
     def update(self, signals: Signals | None = None) -> np.ndarray:
         """One controller step: read this step's signals, return the weights to use from now on.
@@ -140,11 +174,18 @@ class WeightingMethod(ABC):
         Every signal in ``needs`` must be set (ValueError otherwise); the others are ignored."""
         signals = Signals() if signals is None else signals
         checked = {name: self._loss_vector(getattr(signals, name), name) for name in self.needs.names()}
-        return self._update(dataclasses.replace(signals, **checked))
+        try:
+            self._update(dataclasses.replace(signals, **checked))
+        except StepSkipped as skipped:
+            self._logger().warning("%s: %s at controller step %d; update skipped, t and weights unchanged",
+                                   self._label(), skipped, self._t)
+            return self.weights
+        self._t += 1
+        return self.weights
 
     @abstractmethod
-    def _update(self, signals: Signals) -> np.ndarray:
-        """``update`` with the declared signals checked: float64 (K,) arrays."""
+    def _update(self, signals: Signals) -> None:
+        """``update`` with the declared signals checked (float64 (K,) arrays), at step ``self.t``."""
 
     def scores(self) -> dict[str, list[float] | float]:
         """Per-step quantities worth logging (per-task lists or scalars); none by default."""
@@ -153,8 +194,9 @@ class WeightingMethod(ABC):
     # ---- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue bit for bit, as JSON-serialisable plain Python."""
-        return {"method": self.name, "num_tasks": self.num_tasks, **self._config(), "t": self._t,
-                **self._state()}
+        info = {key: _plain(getattr(self.params, key)) for key in self.informational}
+        return {"method": self.name, "num_tasks": self.num_tasks, **self._config(), "t": self._t, **info,
+                **save_fields(self, self.state_fields), **self._state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned (possibly after a JSON round trip); a state saved
@@ -166,6 +208,7 @@ class WeightingMethod(ABC):
             raise ValueError(f"{self._label()}: cannot load this weighting state, it was saved with "
                              + ", ".join(wrong))
         self._t = int(state["t"])
+        load_fields(self, self.state_fields, state)
         self._load_state(state)
 
     def _config(self) -> dict[str, Any]:
@@ -173,13 +216,29 @@ class WeightingMethod(ABC):
         return {}
 
     def _state(self) -> dict[str, Any]:
-        """The method's own state, beyond t."""
+        """State a declaration cannot say; none by default."""
         return {}
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        """Restore ``_state()``."""
+        """After the declared fields are restored: restore ``_state()`` and derived values."""
 
     # ---- helpers for subclasses ---------------------------------------------------------------
+    def _logger(self) -> logging.Logger:
+        return logging.getLogger(type(self).__module__)
+
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        """Log ``message`` as a warning the first time ``key`` is seen by this instance."""
+        if key not in self._warned:
+            self._warned.add(key)
+            self._logger().warning(message, *args)
+
+    def _warn_unstarted(self, stand_in: str) -> None:
+        """At the first update of a method that reads ``start()``: warn (once) when it was not
+        called, saying what stands in for its losses."""
+        if self.reads_start and self._t == 0 and not self._started:
+            self._warn_once("start", "%s: start() was not called before the first update; %s",
+                            self._label(), stand_in)
+
     def _loss_vector(self, values: Any, what: str) -> np.ndarray:
         """``values`` (list, NumPy array or tensor) as a float64 (K,) array, or a clear error."""
         if values is None:
@@ -194,38 +253,8 @@ class WeightingMethod(ABC):
         return arr
 
 
-def to_json(values: np.ndarray | None) -> list[float | None] | None:
-    """A float array as a JSON-safe list: NaN (not known) becomes None; other floats are exact."""
-    if values is None:
-        return None
-    return [None if math.isnan(v) else v for v in np.asarray(values, dtype=np.float64).tolist()]
-
-
-def from_json(values: list[float | None] | None) -> np.ndarray | None:
-    """The inverse of ``to_json``."""
-    if values is None:
-        return None
-    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def parse_params(method: str, params_cls: type, params: dict[str, Any]) -> Any:
-    """Build ``params_cls`` from keyword ``params`` with the config loader: unknown names,
-    wrong types, values outside a field's choices and invalid values are errors naming the
-    parameter, the method and its valid parameters. Run-context names a method does not take are
-    dropped."""
-    fields = [f.name for f in dataclasses.fields(params_cls)]
-    valid = ", ".join(fields) if fields else "none"
-    raw = {}
-    for key, value in params.items():
-        if key in fields:
-            raw[key] = list(value) if isinstance(value, tuple) else value  # the loader reads JSON lists
-        elif key not in RUN_CONTEXT_PARAMS:
-            raise ConfigError(f"weighting.params: {method} has no parameter {key!r}{closest(key, fields)} "
-                              f"(valid parameters: {valid})")
-    try:
-        return build(params_cls, raw, where="weighting")
-    except ConfigError as err:
-        raise ConfigError(f"{err} ({method} parameters: {valid})") from None
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def register(name: str) -> Callable[[type[M]], type[M]]:
@@ -262,19 +291,24 @@ def method_class(name: str) -> type[WeightingMethod]:
     return _REGISTRY[key]
 
 
-def build_weighting(name: str, num_tasks: int, **params: Any) -> WeightingMethod:
+def build_weighting(name: str, num_tasks: int, params: Any = None, *, context: RunContext | None = None,
+                    **by_name: Any) -> WeightingMethod:
     """The weighting method registered as ``name`` (case-insensitive), for ``num_tasks`` tasks.
 
-    Raises ValueError (a ``ConfigError``) for an unknown name (naming the available methods and the
-    closest one), an unknown parameter, or an invalid value.
+    Its parameters are ``params`` (its parsed ``Params``, as ``WeightingConfig.params`` holds
+    them, or a dict) or given by name (``build_weighting("coba", 3, tau=5.0)``), not both;
+    ``context`` holds what the trainer knows about the run. Raises ValueError (a ``ConfigError``)
+    for an unknown name, parameter or invalid value, naming the key.
     """
-    return method_class(name)(num_tasks, **params)
+    if params is not None and by_name:
+        raise TypeError("build_weighting: give the parameters as params= or by name, not both")
+    return method_class(name)(num_tasks, by_name if params is None else params, context)
 
 
-def check_weighting(name: str, params: dict[str, Any]) -> None:
-    """The checks ``build_weighting`` makes that need no run: the method's name and its
-    parameters' names, types and values, with stand-ins for the run context (the trainer passes
-    the real values). For the config loader, so a mistake ends the run before any data is read."""
+def weighting_params(name: str, raw: Any) -> Any:
+    """The ``Params`` of method ``name`` parsed from the config's ``weighting.params`` dict: the
+    method's name and its parameters' names, types and values are checked here, when the run
+    config loads, before any data is read. What needs the run context is checked when the
+    method is built."""
     cls = method_class(name)
-    stand_ins = {key: 1 for key in RUN_CONTEXT_PARAMS if key not in params}
-    parse_params(cls.name, cls.Params, {**stand_ins, **params})
+    return raw if isinstance(raw, cls.Params) else parse_params(cls.name, cls.Params, raw)

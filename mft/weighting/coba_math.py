@@ -156,6 +156,15 @@ def divergence_factor_mftcoder(max_ratio_slope_history: ArrayLike, tau: float,
     return n_times_last_softmax(max_ratio_slope_history, tau, abs_sum)
 
 
+def paper_acs_window(t: int, history_window: int) -> int:
+    """Number of most recent slopes in the paper variant's ACS window at step t: n = min(N, t+1).
+
+    A READING of eq. 5, which prints N (the sum over j = t-N+1..t and the factor -N): before N
+    slopes exist, the window holds the t+1 that do, and n replaces N in the numerator so that the
+    logit's scale does not depend on how full the window is."""
+    return min(history_window, t + 1)
+
+
 def mftcoder_acs_window(c: int, history_window: int, warmup_steps: int) -> int:
     """Number of most recent slopes in the mftcoder variant's ACS window at step c >= W:
     min(c - W + 1, N - W + 1) (MFTCoder slices its slope list, which starts at c = W, from column

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from .base import Needs, Signals, WeightingMethod, from_json, register, to_json
-from .common import check_period, check_real, check_steps_per_epoch, present
+from .base import Needs, Signals, WeightingMethod, register
+from .common import check_period, check_real, present, resolve_period
+from .state import ARRAY, INT, INT_ARRAY, NAN_ARRAYS
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +27,11 @@ logger = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class DWAParams:
     temperature: float = 2.0        # T: larger gives weights closer to uniform
-    period: int | str = "epoch"     # controller steps per period, or "epoch"
-    steps_per_epoch: int | None = None  # controller steps per epoch (run context; for "epoch")
+    period: int | str = dataclasses.field(default="epoch", metadata={"run_context": '`"epoch"` = steps_per_epoch'})  # controller steps per period
 
     def __post_init__(self) -> None:
         check_real("temperature", self.temperature, low=0.0, low_open=True)
-        check_steps_per_epoch(self.steps_per_epoch)
-        check_period("period", self.period, self.steps_per_epoch, allow_none=False)
+        check_period("period", self.period, allow_none=False)
 
 
 @register("dwa")
@@ -50,28 +49,26 @@ class DWA(WeightingMethod):
 
     Params = DWAParams
     needs = Needs(train_losses=True)
+    state_fields = {"_sums": ARRAY, "_counts": INT_ARRAY, "_averages": NAN_ARRAYS, "_periods": INT,
+                    "_ratios": ARRAY, "_weights": ARRAY}
+    informational = ("temperature",)  # a resumed run may change it from the next period
 
-    def __init__(self, num_tasks: int, **params: Any) -> None:
-        super().__init__(num_tasks, **params)
-        p: DWAParams = self.params
-        self.temperature = float(p.temperature)
-        self.period = int(p.steps_per_epoch) if p.period == "epoch" else int(p.period)
+    def _setup(self) -> None:
+        self.temperature = float(self.params.temperature)
+        self.period = resolve_period("period", self.params.period, self.context)
         k = self.num_tasks
         self._sums, self._counts = np.zeros(k), np.zeros(k, dtype=np.int64)
         self._averages: list[np.ndarray] = []  # the last two closed periods, oldest first (NaN: none)
         self._periods = 0                      # closed periods
         self._ratios = np.ones(k)
 
-    def _update(self, signals: Signals) -> np.ndarray:
+    def _update(self, signals: Signals) -> None:
         losses = signals.train_losses
-        t = self._t
-        self._t = t + 1
-        ok = present(losses, "dwa", "train_losses", logger, t)
+        ok = present(losses, "dwa", "train_losses", logger, self.t)
         self._sums[ok] += losses[ok]
         self._counts[ok] += 1
-        if self._t % self.period == 0:
+        if (self.t + 1) % self.period == 0:  # the period's last controller step
             self._close_period()
-        return self.weights
 
     def _close_period(self) -> None:
         seen = self._counts > 0
@@ -94,20 +91,5 @@ class DWA(WeightingMethod):
         raw = bm.dwa_raw_weights(self._ratios, self.temperature) if self._periods >= 2 else np.ones(self.num_tasks)
         return {"raw_weights": raw.tolist(), "loss_ratios": self._ratios.tolist()}
 
-    # ---- checkpointing ------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
         return {"period": self.period}
-
-    def _state(self) -> dict[str, Any]:
-        """temperature in it is informational (a resumed run may change it from the next period)."""
-        return {"temperature": self.temperature, "sums": self._sums.tolist(), "counts": self._counts.tolist(),
-                "averages": [to_json(a) for a in self._averages], "periods": self._periods,
-                "ratios": self._ratios.tolist(), "weights": self._weights.tolist()}
-
-    def _load_state(self, state: dict[str, Any]) -> None:
-        self._sums = np.asarray(state["sums"], dtype=np.float64)
-        self._counts = np.asarray(state["counts"], dtype=np.int64)
-        self._averages = [from_json(a) for a in state["averages"]]
-        self._periods = int(state["periods"])
-        self._ratios = np.asarray(state["ratios"], dtype=np.float64)
-        self._weights = np.asarray(state["weights"], dtype=np.float64)

@@ -41,9 +41,11 @@ import numpy as np
 
 from . import baselines_math as bm
 from .adam import Adam
-from .base import Needs, Signals, WeightingMethod, from_json, register, to_json
+from .base import Needs, Signals, WeightingMethod, register
 from .common import SOURCES, LossSource, check_real, present
 from .functional import softmax
+from .params import PREFIX
+from .state import ARRAY, NAN_ARRAY, STATEFUL
 
 logger = logging.getLogger(__name__)
 GAP_SOURCES = ("auto", "train", "none", "source")
@@ -65,7 +67,7 @@ class FAMOParams:
         else:
             values = tuple(self.min_losses) if isinstance(self.min_losses, (list, tuple)) else None
             if values is None or not values:
-                raise ValueError(f"weighting.min_losses must be a number or a list of numbers (one "
+                raise ValueError(f"{PREFIX}.min_losses: must be a number or a list of numbers (one "
                                  f"per task), got {self.min_losses!r}")
             for v in values:
                 check_real("min_losses", v)
@@ -87,16 +89,18 @@ class FAMO(LossSource, WeightingMethod):
     """
 
     Params = FAMOParams
+    state_fields = {"_logits": ARRAY, "_gaps": NAN_ARRAY, "_delta": NAN_ARRAY, "_adam": STATEFUL}
+    informational = ("lr", "weight_decay", "min_losses")  # a resumed run may change them
 
-    def __init__(self, num_tasks: int, **params: Any) -> None:
-        super().__init__(num_tasks, **params)
+    def _setup(self) -> None:
         p: FAMOParams = self.params
         self.source = p.source
         self.gaps = ("train" if p.source == "train" else "none") if p.gaps == "auto" else p.gaps
         k = self.num_tasks
         m = p.min_losses
         if isinstance(m, tuple) and len(m) != k:
-            raise ValueError(f"weighting.min_losses has {len(m)} values for {k} tasks")
+            raise ValueError(f"{PREFIX}.min_losses: needs one value per task ({k}) or one number, "
+                             f"got {len(m)}: {list(m)}")
         self.min_losses = np.broadcast_to(np.asarray(m, dtype=np.float64), (k,)).copy()
         self._adam = Adam(k, lr=p.lr, weight_decay=p.weight_decay)
         self._logits = np.zeros(k)
@@ -108,14 +112,12 @@ class FAMO(LossSource, WeightingMethod):
         needs = self._source_needs(after_step=self.source)
         return dataclasses.replace(needs, train_losses=True) if self.gaps == "train" else needs
 
-    def _update(self, signals: Signals) -> np.ndarray:
+    def _update(self, signals: Signals) -> None:
         before, what = self._source_losses(signals)
         after = signals.after_losses
-        t = self._t
-        self._t = t + 1
         gap_before, gap_after = bm.famo_gaps(before, self.min_losses), bm.famo_gaps(after, self.min_losses)
-        ok_before = self._usable(before, gap_before, what, t)
-        ok_after = self._usable(after, gap_after, "after_losses", t)
+        ok_before = self._usable(before, gap_before, what)
+        ok_after = self._usable(after, gap_after, "after_losses")
         part = ok_before & ok_after
         self._delta[:] = math.nan
         if part.any():
@@ -127,19 +129,18 @@ class FAMO(LossSource, WeightingMethod):
         if self.gaps == "train" and self.source == "valid":
             train = signals.train_losses
             gap_train = bm.famo_gaps(train, self.min_losses)
-            ok_train = self._usable(train, gap_train, "train_losses", t)
+            ok_train = self._usable(train, gap_train, "train_losses")
             self._gaps[ok_train] = gap_train[ok_train]
         elif self.gaps != "none":
             self._gaps[ok_after] = gap_after[ok_after]
         self._weights = self._effective_weights()
-        return self.weights
 
-    def _usable(self, losses: np.ndarray, gaps: np.ndarray, what: str, t: int) -> np.ndarray:
-        ok = present(losses, "famo", what, logger, t)
+    def _usable(self, losses: np.ndarray, gaps: np.ndarray, what: str) -> np.ndarray:
+        ok = present(losses, "famo", what, logger, self.t)
         below = ok & ~(gaps > 0)
         if below.any():
             logger.warning("famo: %s below min_losses at controller step %d for tasks %s; skipped",
-                           what, t, np.flatnonzero(below).tolist())
+                           what, self.t, np.flatnonzero(below).tolist())
         return ok & ~below
 
     def _effective_weights(self) -> np.ndarray:
@@ -151,19 +152,8 @@ class FAMO(LossSource, WeightingMethod):
         return {"logits": self._logits.tolist(), "z": softmax(self._logits).tolist(),
                 "gaps": self._gaps.tolist(), "delta": self._delta.tolist()}
 
-    # ---- checkpointing ------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
         return {"source": self.source, "gap_mode": self.gaps}
 
-    def _state(self) -> dict[str, Any]:
-        """lr, weight_decay and min_losses in it are informational (a resumed run may change them)."""
-        return {"lr": self._adam.lr, "weight_decay": self._adam.weight_decay,
-                "min_losses": self.min_losses.tolist(), "logits": self._logits.tolist(), "gaps": to_json(self._gaps),
-                "delta": to_json(self._delta), "adam": self._adam.state_dict()}
-
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._logits = np.asarray(state["logits"], dtype=np.float64)
-        self._gaps = from_json(state["gaps"])
-        self._delta = from_json(state["delta"])
-        self._adam.load_state_dict(state["adam"])
         self._weights = self._effective_weights()

@@ -29,8 +29,9 @@ import numpy as np
 
 from . import baselines_math as bm
 from .adam import Adam
-from .base import Needs, Signals, WeightingMethod, from_json, register, to_json
-from .common import SOURCES, LossSource, check_real, present, start_reference
+from .base import Needs, Signals, WeightingMethod, register
+from .common import SOURCES, LossSource, StartReference, check_real, present
+from .state import ARRAY, BOOL, FLOAT, NAN_ARRAY, NAN_ARRAY_DICT, STATEFUL
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class GradNormParams:
 
 
 @register("gradnorm")
-class GradNorm(LossSource, WeightingMethod):
+class GradNorm(StartReference, LossSource, WeightingMethod):
     """GradNorm on the output layer's per-task gradient norms.
 
     Only the tasks present in a step take part (finite loss >= 0, finite gradient norm >= 0, and
@@ -62,86 +63,56 @@ class GradNorm(LossSource, WeightingMethod):
     """
 
     Params = GradNormParams
+    state_fields = {"_raw_weights": ARRAY, "_initial_losses": NAN_ARRAY, "_started": BOOL, "_adam": STATEFUL,
+                    "_last": NAN_ARRAY_DICT, "_gradnorm_loss": FLOAT}
+    informational = ("alpha", "lr")  # a resumed run may change them
 
-    def __init__(self, num_tasks: int, **params: Any) -> None:
-        super().__init__(num_tasks, **params)
-        p: GradNormParams = self.params
-        self.source, self.alpha = p.source, float(p.alpha)
+    def _setup(self) -> None:
+        self.source, self.alpha = self.params.source, float(self.params.alpha)
         k = self.num_tasks
-        self._adam = Adam(k, lr=p.lr)
-        self._raw = np.ones(k)                # w, summing to K
-        self._initial = np.full(k, math.nan)  # l_i(0); NaN = not known yet
-        self._started = False
+        self._adam = Adam(k, lr=self.params.lr)
+        self._raw_weights = np.ones(k)                # w, summing to K
+        self._initial_losses = np.full(k, math.nan)   # l_i(0); NaN = not known yet
         self._last = {key: np.full(k, math.nan) for key in ("inverse_rates", "weighted_grad_norms", "targets")}
-        self._loss = 0.0
+        self._gradnorm_loss = 0.0
 
     @property
     def needs(self) -> Needs:  # type: ignore[override]
         return self._source_needs(grad_norms=True)
 
-    def start(self, val_losses: Any = None) -> None:
-        """Source "valid": the full validation losses before training become l_i(0) (tasks whose
-        loss is not finite and > 0 take it from their first update). "train": checks the shape."""
-        if val_losses is None:
-            return
-        losses = self._loss_vector(val_losses, "val_losses")
-        if self.source != "valid":
-            return
-        self._initial = start_reference("gradnorm", losses, self._t)
-        self._started = True
-
-    def _update(self, signals: Signals) -> np.ndarray:
+    def _update(self, signals: Signals) -> None:
         losses, what = self._source_losses(signals)
         norms = signals.grad_norms
-        t = self._t
-        self._t = t + 1
-        if self.source == "valid" and t == 0 and not self._started:
-            logger.warning("gradnorm (valid): start() was not called before the first update; the "
-                           "first update's validation losses become l(0)")
-        ok = present(losses, "gradnorm", what, logger, t) & present(norms, "gradnorm", "grad_norms", logger, t)
-        fresh = ok & np.isnan(self._initial) & (losses > 0)
-        self._initial[fresh] = losses[fresh]
+        ok = present(losses, "gradnorm", what, logger, self.t) & present(norms, "gradnorm", "grad_norms", logger, self.t)
+        self._take_reference(losses, ok)
         with np.errstate(all="ignore"):
-            part = ok & np.isfinite(losses / self._initial)  # l(0) known, the ratio finite
+            part = ok & np.isfinite(losses / self._initial_losses)  # l(0) known, the ratio finite
         for values in self._last.values():
             values[:] = math.nan
         if not part.any():
-            return self.weights
-        w, g = self._raw[part], norms[part]
-        rates = bm.gradnorm_inverse_rates(losses[part], self._initial[part])
+            return
+        w, g = self._raw_weights[part], norms[part]
+        rates = bm.gradnorm_inverse_rates(losses[part], self._initial_losses[part])
         weighted = w * g
         targets = bm.gradnorm_targets(weighted, rates, self.alpha)
         grad = np.zeros(self.num_tasks)
         grad[part] = bm.gradnorm_weight_grad(w, g, targets)
-        stepped = self._adam.step(self._raw, grad, mask=part)
+        stepped = self._adam.step(self._raw_weights, grad, mask=part)
         # keep the participating tasks' share: K minus what the others hold (all present: K)
-        self._raw[part] = bm.gradnorm_renormalise(stepped[part], self.num_tasks - float(self._raw[~part].sum()))
-        self._weights = bm.normalise(self._raw)
+        others = float(self._raw_weights[~part].sum())
+        self._raw_weights[part] = bm.gradnorm_renormalise(stepped[part], self.num_tasks - others)
+        self._weights = bm.normalise(self._raw_weights)
         self._last["inverse_rates"][part] = rates
         self._last["weighted_grad_norms"][part] = weighted
         self._last["targets"][part] = targets
-        self._loss = bm.gradnorm_loss(weighted, targets)
-        return self.weights
+        self._gradnorm_loss = bm.gradnorm_loss(weighted, targets)
 
     def scores(self) -> dict[str, list[float] | float]:
-        return {"raw_weights": self._raw.tolist(), **{k: v.tolist() for k, v in self._last.items()},
-                "gradnorm_loss": self._loss}
+        return {"raw_weights": self._raw_weights.tolist(), **{k: v.tolist() for k, v in self._last.items()},
+                "gradnorm_loss": self._gradnorm_loss}
 
-    # ---- checkpointing ------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
         return {"source": self.source}
 
-    def _state(self) -> dict[str, Any]:
-        """alpha and lr in it are informational (a resumed run may change them)."""
-        return {"alpha": self.alpha, "lr": self._adam.lr, "raw_weights": self._raw.tolist(), "initial_losses": to_json(self._initial),
-                "started": self._started, "adam": self._adam.state_dict(),
-                "last": {k: to_json(v) for k, v in self._last.items()}, "gradnorm_loss": self._loss}
-
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._raw = np.asarray(state["raw_weights"], dtype=np.float64)
-        self._weights = bm.normalise(self._raw)
-        self._initial = from_json(state["initial_losses"])
-        self._started = bool(state["started"])
-        self._adam.load_state_dict(state["adam"])
-        self._last = {k: from_json(v) for k, v in state["last"].items()}
-        self._loss = float(state["gradnorm_loss"])
+        self._weights = bm.normalise(self._raw_weights)

@@ -50,6 +50,8 @@ class TrailingWindow:
         self._buf[:, :m] = arr
         self._end = self._filled = m
 
+    state_dict, load_state_dict = tolist, load  # checkpoint protocol (``state.STATEFUL``)
+
 
 class GrowingVector:
     """A 1-D float64 history that grows by doubling: O(1) amortised append, ``view()`` without copy."""
@@ -80,3 +82,5 @@ class GrowingVector:
         self._buf = np.zeros(max(1024, 2 * arr.size))
         self._buf[:arr.size] = arr
         self._n = arr.size
+
+    state_dict, load_state_dict = tolist, load  # checkpoint protocol (``state.STATEFUL``)

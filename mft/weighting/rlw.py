@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 
 from . import baselines_math as bm
-from .common import is_int
 from .base import Signals, WeightingMethod, register
+from .common import is_int
+from .params import PREFIX
+from .state import ARRAY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +25,7 @@ class RandomParams:
 
     def __post_init__(self) -> None:
         if not (is_int(self.seed) and self.seed >= 0):
-            raise ValueError(f"weighting.seed must be an integer >= 0, got {self.seed!r}")
+            raise ValueError(f"{PREFIX}.seed: must be an integer >= 0, got {self.seed!r}")
 
 
 @register("random")
@@ -31,30 +33,27 @@ class RandomWeighting(WeightingMethod):
     """``scores()``: ``logits`` z of the last draw (0 before the first)."""
 
     Params = RandomParams
+    state_fields = {"_logits": ARRAY}
+    informational = ("seed",)  # the generator's state continues the sequence once a state exists
 
-    def __init__(self, num_tasks: int, **params: Any) -> None:
-        super().__init__(num_tasks, **params)
+    def _setup(self) -> None:
         self.seed = int(self.params.seed)
         self._rng = np.random.default_rng(self.seed)
-        self._z = np.zeros(self.num_tasks)
+        self._logits = np.zeros(self.num_tasks)  # z of the last draw
 
-    def _update(self, signals: Signals) -> np.ndarray:
-        self._z = self._rng.standard_normal(self.num_tasks)
-        self._weights = bm.rlw_weights(self._z)
-        self._t += 1
-        return self.weights
+    def _update(self, signals: Signals) -> None:
+        self._logits = self._rng.standard_normal(self.num_tasks)
+        self._weights = bm.rlw_weights(self._logits)
 
     def scores(self) -> dict[str, list[float] | float]:
-        return {"logits": self._z.tolist()}
+        return {"logits": self._logits.tolist()}
 
     def _state(self) -> dict[str, Any]:
-        """The generator state (Python ints, JSON-safe) continues the sequence exactly; seed is
-        informational once a state exists."""
-        return {"seed": self.seed, "logits": self._z.tolist(), "rng": self._rng.bit_generator.state}
+        """The generator state (Python ints, JSON-safe) continues the sequence exactly."""
+        return {"rng": self._rng.bit_generator.state}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         rng = np.random.default_rng()
         rng.bit_generator.state = state["rng"]
         self._rng = rng
-        self._z = np.asarray(state["logits"], dtype=np.float64)
-        self._weights = bm.rlw_weights(self._z) if self._t else np.full(self.num_tasks, 1.0 / self.num_tasks)
+        self._weights = bm.rlw_weights(self._logits) if self._t else np.full(self.num_tasks, 1.0 / self.num_tasks)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .base import Signals, WeightingMethod, register
+from .params import PREFIX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,25 +22,25 @@ class StaticParams:
         values = tuple(self.weights)
         object.__setattr__(self, "weights", values)
         if any(not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 for v in values):
-            raise ValueError(f"weighting.weights must be finite non-negative numbers, got {list(values)}")
+            raise ValueError(f"{PREFIX}.weights: must be finite non-negative numbers, got {list(values)}")
         if values and sum(values) <= 0:
-            raise ValueError("weighting.weights must not all be 0")
+            raise ValueError(f"{PREFIX}.weights: must not all be 0, got {list(values)}")
 
 
 @register("static")
 class StaticWeighting(WeightingMethod):
     Params = StaticParams
 
-    def __init__(self, num_tasks: int, **params: Any) -> None:
-        super().__init__(num_tasks, **params)
+    def _setup(self) -> None:
         given = self.params.weights
         if given:
             if len(given) != self.num_tasks:
-                raise ValueError(f"weighting.weights has {len(given)} values for {self.num_tasks} tasks")
+                raise ValueError(f"{PREFIX}.weights: needs one value per task ({self.num_tasks}), "
+                                 f"got {len(given)}: {list(given)}")
             self._weights = np.asarray(given, dtype=np.float64) / sum(given)
 
-    def _update(self, signals: Signals) -> np.ndarray:
-        return self.weights
+    def _update(self, signals: Signals) -> None:
+        """The weights stay as configured."""
 
     def _config(self) -> dict[str, Any]:
         return {"weights": self._weights.tolist()}

@@ -22,8 +22,9 @@ import numpy as np
 
 from . import baselines_math as bm
 from .adam import Adam
-from .common import check_real, present
 from .base import Needs, Signals, WeightingMethod, register
+from .common import check_real, present
+from .state import ARRAY, STATEFUL
 
 logger = logging.getLogger(__name__)
 
@@ -50,35 +51,27 @@ class Uncertainty(WeightingMethod):
 
     Params = UncertaintyParams
     needs = Needs(train_losses=True)
+    state_fields = {"_log_variance": ARRAY, "_adam": STATEFUL}
+    informational = ("lr",)  # a resumed run may change it
 
-    def __init__(self, num_tasks: int, **params: Any) -> None:
-        super().__init__(num_tasks, **params)
-        p: UncertaintyParams = self.params
-        self._adam = Adam(self.num_tasks, lr=p.lr)
-        self._s = np.full(self.num_tasks, float(p.initial_log_variance))
-        self._weights = bm.uncertainty_weights(self._s)
+    def _setup(self) -> None:
+        self._adam = Adam(self.num_tasks, lr=self.params.lr)
+        self._log_variance = np.full(self.num_tasks, float(self.params.initial_log_variance))  # s
+        self._weights = bm.uncertainty_weights(self._log_variance)
 
-    def _update(self, signals: Signals) -> np.ndarray:
+    def _update(self, signals: Signals) -> None:
         losses = signals.train_losses
-        t = self._t
-        self._t = t + 1
-        ok = present(losses, "uncertainty", "train_losses", logger, t)
+        ok = present(losses, "uncertainty", "train_losses", logger, self.t)
         if ok.any():
+            s = self._log_variance
             grad = np.zeros(self.num_tasks)
-            grad[ok] = bm.uncertainty_grad(losses[ok], self._s[ok])
-            self._s = self._adam.step(self._s, grad, mask=ok)
-            self._weights = bm.uncertainty_weights(self._s)
-        return self.weights
+            grad[ok] = bm.uncertainty_grad(losses[ok], s[ok])
+            self._log_variance = self._adam.step(s, grad, mask=ok)
+            self._weights = bm.uncertainty_weights(self._log_variance)
 
     def scores(self) -> dict[str, list[float] | float]:
-        return {"log_variance": self._s.tolist(), "raw_weights": bm.uncertainty_raw_weights(self._s).tolist()}
-
-    # ---- checkpointing ------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        """lr in it is informational (a resumed run may change it)."""
-        return {"lr": self._adam.lr, "log_variance": self._s.tolist(), "adam": self._adam.state_dict()}
+        s = self._log_variance
+        return {"log_variance": s.tolist(), "raw_weights": bm.uncertainty_raw_weights(s).tolist()}
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self._s = np.asarray(state["log_variance"], dtype=np.float64)
-        self._adam.load_state_dict(state["adam"])
-        self._weights = bm.uncertainty_weights(self._s)
+        self._weights = bm.uncertainty_weights(self._log_variance)
