@@ -39,7 +39,8 @@ def launch_local_rank() -> int:
 def check_run(cfg: RunConfig, *, local_rank: int, resume: str | None = None) -> None:
     """Raise `ConfigError`, `DataError` or `FileNotFoundError` for the first mistake found. Local
     rank 0 also trains the run's tokenizer when the config asks for one (it is cached for the run,
-    in each node's own cache), so that its errors come here. The attention and DeepSpeed checks come last: they import torch (seconds)."""
+    in each node's own cache), so that its errors come here. The attention and DeepSpeed checks
+    come last: they import torch (seconds)."""
     check_files(cfg.data)
     model = cfg.model
     folder = model_folder(model)  # model.path, or the cached model of model.base (an error until built)

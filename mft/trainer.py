@@ -104,7 +104,7 @@ class Trainer:
         cache_dir = d.cache_dir or default_cache_dir()
         # the full task list: STL runs share the multi-task run's tokenizer. The cache is node-local
         # (nodes may share only output_dir): each node's local rank 0 trains the tokenizer and
-        # tokenizes into it, the node's other ranks then read it (docs/design.md, "Data")
+        # tokenizes into it, the node's other ranks then read it (docs/design.md, "From JSONL to batches")
         self.tokenizer = build_tokenizer(cfg.model, cfg.data, cache_dir, rank=self.dist.local_rank)
         if self.dist.local_rank == 0:
             build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=self.log)

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 # Signals no other record holds (validation losses are `controller_valid_loss`, training losses
 # `task_loss`): logged as `signal_<name>` {task: value} at the controller steps that read them.
-UNLOGGED_SIGNALS = ("grad_norms", "after_losses")
+METHOD_ONLY_SIGNALS = ("grad_norms", "after_losses")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class WeightingDriver:
         with self._stopwatch.time("controller_math"):
             self.method.update(signals)
         record = self.scores()
-        for name in UNLOGGED_SIGNALS:  # measured for the method alone: logged, so a run can be replayed
+        for name in METHOD_ONLY_SIGNALS:  # measured for the method alone: logged, so a run can be replayed
             value = getattr(signals, name)
             if value is not None:
                 record[f"signal_{name}"] = dict(zip(self.tasks, map(float, np.asarray(value, dtype=np.float64))))
