@@ -19,7 +19,7 @@ from weighting_replay import replay_weights
 
 pytestmark = pytest.mark.distributed
 
-BF16_REL = 0.01
+BF16_REL = 0.005
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir):
 
 def test_bf16_with_gradient_checkpointing_one_process(tmp_path, cache_dir, monkeypatch):
     """bf16 with gradient checkpointing (on in the built model, as the memory trace shows) follows
-    the fp32 run without it: the same data and seed, losses within bf16's rounding."""
+    the fp32 run without it: the same data and seed, losses within 0.5%."""
     monkeypatch.setenv("MFT_MEMORY_TRACE", "1")
     common = ["deepspeed=configs/deepspeed/zero1.json", "training.max_steps=6", "validation.interval=3"]
     runs = {"bf16": ["model.dtype=bf16", "model.gradient_checkpointing=true"], "fp32": []}
@@ -170,8 +170,8 @@ def test_bf16_with_gradient_checkpointing_one_process(tmp_path, cache_dir, monke
         valid = [r["valid_mean_ratio"] for r in metrics if "valid_mean_ratio" in r]
         assert valid[-1] < valid[0] == 1.0
     assert len(losses["bf16"]) == 6
-    # bf16 rounds to 8 significant bits (relative error up to 2^-8 = 0.4%); six steps stay within 1%,
-    # a third of what those steps move the loss: a wrong bf16 path cannot hide in the tolerance
+    # bf16 rounds to 8 significant bits (relative error up to 2^-8 = 0.4%); six steps differed from
+    # fp32 by 0.04% here, a twelfth of the tolerance, which is a third of what the steps move the loss
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=BF16_REL)
     assert losses["fp32"][0] - losses["fp32"][-1] > 3 * BF16_REL * losses["fp32"][0]
 
