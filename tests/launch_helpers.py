@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "demo_cpu.json")
@@ -94,7 +95,7 @@ def run_two_nodes(overrides: list[str], *, root: str, config: str = DEMO, resume
         f.write("node0 slots=1\nnode1 slots=1\n")
     cmd, env = _command(overrides, ranks=2, config=config, resume=resume, extra=(), gpu=False)
     port = str(free_port())
-    procs = []
+    procs, logs = [], []
     for node in (0, 1):
         local = os.path.join(root, f"node{node}")
         node_env = {**env, "MFT_CACHE": os.path.join(local, "cache"), "TMPDIR": os.path.join(local, "tmp"),
@@ -104,23 +105,40 @@ def run_two_nodes(overrides: list[str], *, root: str, config: str = DEMO, resume
         os.makedirs(node_env["TMPDIR"], exist_ok=True)
         node_cmd = [cmd[0], "--hostfile", hostfile, "--no_ssh", "--node_rank", str(node),
                     "--master_addr", "127.0.0.1", "--master_port", port, *cmd[cmd.index(TRAIN):]]
-        procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env=checkout_env(node_env), stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, start_new_session=True))
+        logs.append(os.path.join(root, f"node{node}.log"))
+        with open(logs[-1], "w") as log:
+            procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env=checkout_env(node_env), stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+    finished = _wait_for_nodes(procs, timeout=timeout)
     results = []
-    try:
-        for proc in procs:
-            out, _ = proc.communicate(timeout=timeout)
-            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, ""))
-    except subprocess.TimeoutExpired:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        raise AssertionError(f"two-node run timed out after {timeout} s") from None
+    for proc, log in zip(procs, logs):
+        with open(log) as f:
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, f.read(), ""))
     failed = [f"node {node} failed ({proc.returncode}):\n{proc.stdout[-5000:]}"
               for node, proc in enumerate(results) if proc.returncode != 0]
     if failed:
-        raise AssertionError("\n".join(failed))
+        raise AssertionError(("" if finished else f"killed after {timeout} s or a node's failure\n") + "\n".join(failed))
     return results
+
+
+def _wait_for_nodes(procs: list[subprocess.Popen], *, timeout: float, grace_s: float = 30.0) -> bool:
+    """Wait for every node's launcher; kill them all (whole process groups) at the timeout, or
+    `grace_s` after one failed: the others would wait for it until the process group timed out.
+    False when they were killed."""
+    deadline, failed_at = time.monotonic() + timeout, None
+    while any(p.poll() is None for p in procs):
+        now = time.monotonic()
+        if failed_at is None and any(p.poll() not in (None, 0) for p in procs):
+            failed_at = now
+        if now > deadline or (failed_at is not None and now - failed_at > grace_s):
+            for p in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+            for p in procs:
+                p.wait()
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _seed_extensions(folder: str) -> None:
