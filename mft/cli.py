@@ -16,7 +16,7 @@ from data_pipeline import DataError
 from .config import RunConfig, load_config
 from .config_loader import ConfigError
 from .logs import setup_logging
-from .preflight import check_run, launch_rank
+from .preflight import check_run, launch_local_rank, launch_rank
 
 logger = logging.getLogger("mft")
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         for run in (stl_configs(cfg) if args.stl else [cfg]):
-            check_run(run, rank=rank, resume=args.resume)
+            check_run(run, local_rank=launch_local_rank(), resume=args.resume)
     except (ConfigError, DataError, FileNotFoundError) as exc:
         if rank == 0:
             logger.error("mft: error: %s", exc)

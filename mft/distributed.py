@@ -64,7 +64,9 @@ def init_distributed(timeout_s: float = 3600.0) -> DistInfo:
     else:
         device = torch.device("cpu")
         if "OMP_NUM_THREADS" not in os.environ:  # ranks share the cores; oversubscription is 5-10x slower
-            local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
+            # torchrun says LOCAL_WORLD_SIZE, the deepspeed launcher LOCAL_SIZE: ranks on this node
+            local_world = int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("LOCAL_SIZE")
+                              or os.environ.get("WORLD_SIZE") or 1)
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     if not dist.is_initialized():
         cuda = device.type == "cuda"
@@ -108,3 +110,19 @@ def broadcast_object(obj, src: int = 0):
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def check_same_data(cache_entry: str | None) -> None:
+    """Raise DataError on every rank unless every rank tokenized the same data set as rank 0.
+
+    Each node tokenizes into its own cache, whose entry name is a hash of the data files'
+    contents, the tokenizer and the data settings: a node with other files (a stale copy, another
+    version of the data set) would otherwise train on other tokens without a word."""
+    from data_pipeline import DataError
+
+    key = os.path.basename(cache_entry) if cache_entry else None
+    reference = broadcast_object(key)
+    differs = all_reduce_max(torch.tensor([float(key != reference)], dtype=torch.float64))
+    if differs[0] > 0:
+        raise DataError(f"the ranks tokenized different data (cache entry {key} on rank {dist.get_rank()}, "
+                        f"{reference} on rank 0): every node must have the same data files and tokenizer")

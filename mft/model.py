@@ -125,6 +125,27 @@ def _partitioned(model: torch.nn.Module) -> bool:
     return any(hasattr(p, "ds_id") for p in model.parameters())
 
 
+def model_facts(model: torch.nn.Module) -> dict:
+    """What this rank holds of the model, as built, for the memory trace: `params_held` (elements
+    in this rank's memory; under ZeRO-3 its partition, `ds_tensor`), `params_total` (the whole
+    model's, `ds_numel`; a 4-bit weight counts its packed bytes), `parameters`, how many of them
+    ZeRO-3 manages (`zero3_params`) and how many are bitsandbytes 4-bit (`params_4bit`), their
+    dtypes, and whether gradient checkpointing is on."""
+    held = total = count = zero3 = four_bit = 0
+    dtypes = set()
+    for p in model.parameters():
+        shard = getattr(p, "ds_tensor", None)
+        held += shard.numel() if shard is not None else p.numel()
+        total += getattr(p, "ds_numel", p.numel())
+        count += 1
+        zero3 += hasattr(p, "ds_id")
+        four_bit += type(p).__name__ == "Params4bit"
+        dtypes.add(str((shard if shard is not None else p).dtype).removeprefix("torch."))
+    return {"params_held": held, "params_total": total, "parameters": count, "zero3_params": zero3,
+            "params_4bit": four_bit, "param_dtypes": sorted(dtypes),
+            "gradient_checkpointing": bool(getattr(model, "is_gradient_checkpointing", False))}
+
+
 def linear_module_names(model: torch.nn.Module) -> list[str]:
     """The distinct last name components of the model's linear layers (what LoRA can target)."""
     return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})

@@ -31,10 +31,16 @@ def launch_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE") or 1)
 
 
-def check_run(cfg: RunConfig, *, rank: int, resume: str | None = None) -> None:
-    """Raise `ConfigError`, `DataError` or `FileNotFoundError` for the first mistake found. Rank 0
-    also trains the run's tokenizer when the config asks for one (it is cached for the run), so
-    that its errors come here. The attention and DeepSpeed checks come last: they import torch (seconds)."""
+def launch_local_rank() -> int:
+    """This process's rank among those of its node; 0 for a plain `python` run."""
+    return int(os.environ.get("LOCAL_RANK") or 0)
+
+
+def check_run(cfg: RunConfig, *, local_rank: int, resume: str | None = None) -> None:
+    """Raise `ConfigError`, `DataError` or `FileNotFoundError` for the first mistake found. Local
+    rank 0 also trains the run's tokenizer when the config asks for one (it is cached for the run,
+    in each node's own cache), so that its errors come here. The attention and DeepSpeed checks
+    come last: they import torch (seconds)."""
     check_files(cfg.data)
     model = cfg.model
     folder = model_folder(model)  # model.path, or the cached model of model.base (an error until built)
@@ -46,7 +52,7 @@ def check_run(cfg: RunConfig, *, rank: int, resume: str | None = None) -> None:
         raise ConfigError("model.tiny needs a model_type, e.g. \"llama\"")
     if resume:
         check_resume(cfg, resume)
-    if rank == 0 and not (model.tokenizer or folder):
+    if local_rank == 0 and not (model.tokenizer or folder):
         train_tokenizer(model, cfg.data, cfg.data.cache_dir or default_cache_dir())
     import torch
 

@@ -38,15 +38,17 @@ def live_tensor_mb() -> dict[str, float]:
     return {k: round(v, 1) for k, v in sorted(by_dtype.items())}
 
 
-def memory_trace(output_dir: str, rank: int, phase: str) -> float | None:
+def memory_trace(output_dir: str, rank: int, phase: str, facts: dict | None = None) -> float | None:
     """With MFT_MEMORY_TRACE=1, appends to `memory_trace.jsonl` this rank's resident memory at the end
     of a phase (VmRSS), its peak during the phase (VmHWM, then reset to VmRSS through
-    /proc/self/clear_refs) and the live tensors' share (`tensors_mb`, by dtype); returns that peak
-    (None without the variable), so the caller keeps the run's peak. benchmarks/zero_memory.py
-    prints the records."""
+    /proc/self/clear_refs), the live tensors' share (`tensors_mb`, by dtype) and the caller's
+    `facts` (after the model is built: the parameters this rank holds, see mft.model.model_facts);
+    returns that peak (None without the variable), so the caller keeps the run's peak.
+    benchmarks/zero_memory.py prints the records."""
     if os.environ.get("MFT_MEMORY_TRACE") != "1":
         return None
-    record = {"rank": rank, "phase": phase, "rss_mb": proc_status_mb("VmRSS"), "peak_mb": proc_status_mb("VmHWM")}
+    record = {"rank": rank, "phase": phase, "rss_mb": proc_status_mb("VmRSS"), "peak_mb": proc_status_mb("VmHWM"),
+              **(facts or {})}
     record["tensors_mb"] = live_tensor_mb()  # after the peak is read, before it is reset
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")

@@ -33,14 +33,15 @@ from .attention import check_attention, model_inputs
 from .checkpoint import Checkpointer, save_best
 from .config import RunConfig, deepspeed_dict
 from .config_loader import ConfigError
-from .distributed import all_reduce_max, all_reduce_sum, all_reduce_sum_together, barrier, init_distributed
+from .distributed import (all_reduce_max, all_reduce_sum, all_reduce_sum_together, barrier, check_same_data,
+                          init_distributed)
 from .ds_config import engine_config
 from .early_stopping import EarlyStopping, mean_loss_ratio
 from .faults import StepHooks, hooks_from_env
 from .grad_norms import OutputLayerInputs, task_output_grad_norms
 from .losses import TaskTotals
 from .metrics_log import MetricsLog
-from .model import build_model, optimizer_groups, zero3_loading
+from .model import build_model, model_facts, optimizer_groups, zero3_loading
 from .nonfinite import NonFiniteGuard
 from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
@@ -124,12 +125,15 @@ class Trainer:
     def _setup_data(self) -> None:
         cfg, d = self.cfg, self.cfg.data.selected()
         cache_dir = d.cache_dir or default_cache_dir()
-        # the full task list: STL runs share the multi-task run's tokenizer
-        self.tokenizer = build_tokenizer(cfg.model, cfg.data, cache_dir, rank=self.dist.rank)
-        if self.dist.is_main:  # rank 0 tokenizes and caches; the others then read the cache
+        # the full task list: STL runs share the multi-task run's tokenizer. The cache is node-local
+        # (nodes may share only output_dir): each node's local rank 0 trains the tokenizer and
+        # tokenizes into it, the node's other ranks then read it (docs/design.md, "From JSONL to batches")
+        self.tokenizer = build_tokenizer(cfg.model, cfg.data, cache_dir, rank=self.dist.local_rank)
+        if self.dist.local_rank == 0:
             build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=self.log)
         barrier()
         self.data = build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=lambda *_: None)
+        check_same_data(self.data.cache_path)
         self.tasks = list(self.data.task_names)
         k, seed, t = len(self.tasks), cfg.training.seed, cfg.training
         self.train_rows = plan_rows(self.data.train, d.mode, d.seq_length, seed)
@@ -155,7 +159,7 @@ class Trainer:
         partitioned = zero3_loading(self.ds_config, cfg.model)  # must outlive the model's construction
         model = build_model(cfg.model, self.tokenizer, seed=cfg.training.seed, ds_config=self.ds_config,
                             device=self.dist.device)
-        self._trace("model built")
+        self._trace("model built", model_facts(model))
         groups = optimizer_groups(model, cfg.training.weight_decay)
         factor = lr_factor_fn(lr=cfg.training.lr, min_lr=cfg.training.min_lr,
                               warmup_steps=cfg.training.warmup_steps, total_steps=self.total_steps)
@@ -457,8 +461,8 @@ class Trainer:
         self.nonfinite.load_state_dict(state["nonfinite"])
         self.log(f"resumed from {path} at step {self.step}")
 
-    def _trace(self, phase: str) -> None:
-        peak = memory_trace(self.cfg.output_dir, self.dist.rank, phase)  # resets VmHWM
+    def _trace(self, phase: str, facts: dict | None = None) -> None:
+        peak = memory_trace(self.cfg.output_dir, self.dist.rank, phase, facts)  # resets VmHWM
         self.traced_peak_mb = max(self.traced_peak_mb, peak or 0.0)
 
     # ---- reporting ----------------------------------------------------------------------------

@@ -25,6 +25,10 @@ from .weighting import Signals, WeightingMethod
 
 logger = logging.getLogger(__name__)
 
+# Signals no other record holds (validation losses are `controller_valid_loss`, training losses
+# `task_loss`): logged as `signal_<name>` {task: value} at the controller steps that read them.
+METHOD_ONLY_SIGNALS = ("grad_norms", "after_losses")
+
 
 @dataclass(frozen=True)
 class TrainSignals:
@@ -82,7 +86,12 @@ class WeightingDriver:
             return {"controller_skipped": True}
         with self._stopwatch.time("controller_math"):
             self.method.update(signals)
-        return self.scores()
+        record = self.scores()
+        for name in METHOD_ONLY_SIGNALS:  # measured for the method alone: logged, so a run can be replayed
+            value = getattr(signals, name)
+            if value is not None:
+                record[f"signal_{name}"] = dict(zip(self.tasks, map(float, np.asarray(value, dtype=np.float64))))
+        return record
 
     def scores(self) -> dict:
         """The method's scores as record entries: ``weighting_<name>``, per task or a scalar."""

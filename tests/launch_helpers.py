@@ -1,14 +1,17 @@
 """Run launch/train.py as users do: `deepspeed --num_gpus N` for several ranks, plain python for one."""
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "configs", "demo_cpu.json")
@@ -78,6 +81,77 @@ def start_train(overrides: list[str], *, ranks: int, log: str, config: str = DEM
         return subprocess.Popen(cmd, cwd=ROOT, env=checkout_env(env), stdout=out, stderr=subprocess.STDOUT)
 
 
+def run_two_nodes(overrides: list[str], *, root: str, config: str = DEMO, resume: str | None = None,
+                  timeout: int = 600) -> list[subprocess.CompletedProcess]:
+    """Two nodes of one rank each, simulated on this machine as users launch them on a cluster
+    without ssh: `deepspeed --hostfile H --no_ssh --node_rank i --master_addr ... launch/train.py`,
+    once per node. Each node has its own $MFT_CACHE (token and tokenizer cache), TMPDIR and
+    TORCH_EXTENSIONS_DIR under <root>/node<i>; they share only the output folder the overrides name.
+    A node's extension folder starts with this machine's build of DeepSpeed's comm op, as on a node
+    that has run before (compiling it twice would take minutes); without one, each node builds its own."""
+    hostfile = os.path.join(root, "hostfile")
+    os.makedirs(root, exist_ok=True)
+    with open(hostfile, "w") as f:
+        f.write("node0 slots=1\nnode1 slots=1\n")
+    cmd, env = _command(overrides, ranks=2, config=config, resume=resume, extra=(), gpu=False)
+    port = str(free_port())
+    procs, logs = [], []
+    for node in (0, 1):
+        local = os.path.join(root, f"node{node}")
+        node_env = {**env, "MFT_CACHE": os.path.join(local, "cache"), "TMPDIR": os.path.join(local, "tmp"),
+                    "TORCH_EXTENSIONS_DIR": os.path.join(local, "torch_extensions")}
+        node_env.pop("XDG_CACHE_HOME", None)
+        _seed_extensions(node_env["TORCH_EXTENSIONS_DIR"])
+        os.makedirs(node_env["TMPDIR"], exist_ok=True)
+        node_cmd = [cmd[0], "--hostfile", hostfile, "--no_ssh", "--node_rank", str(node),
+                    "--master_addr", "127.0.0.1", "--master_port", port, *cmd[cmd.index(TRAIN):]]
+        logs.append(os.path.join(root, f"node{node}.log"))
+        with open(logs[-1], "w") as log:
+            procs.append(subprocess.Popen(node_cmd, cwd=ROOT, env=checkout_env(node_env), stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+    finished = _wait_for_nodes(procs, timeout=timeout)
+    results = []
+    for proc, log in zip(procs, logs):
+        with open(log) as f:
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, f.read(), ""))
+    failed = [f"node {node} failed ({proc.returncode}):\n{proc.stdout[-5000:]}"
+              for node, proc in enumerate(results) if proc.returncode != 0]
+    if failed:
+        raise AssertionError(("" if finished else f"killed after {timeout} s or a node's failure\n") + "\n".join(failed))
+    return results
+
+
+def _wait_for_nodes(procs: list[subprocess.Popen], *, timeout: float, grace_s: float = 30.0) -> bool:
+    """Wait for every node's launcher; kill them all (whole process groups) at the timeout, or
+    `grace_s` after one failed: the others would wait for it until the process group timed out.
+    False when they were killed."""
+    deadline, failed_at = time.monotonic() + timeout, None
+    while any(p.poll() is None for p in procs):
+        now = time.monotonic()
+        if failed_at is None and any(p.poll() not in (None, 0) for p in procs):
+            failed_at = now
+        if now > deadline or (failed_at is not None and now - failed_at > grace_s):
+            for p in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+            for p in procs:
+                p.wait()
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _seed_extensions(folder: str) -> None:
+    """Copy this machine's build of DeepSpeed's CPU comm op into a node's own extension folder."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    name = "deepspeed_shm_comm"
+    built = _get_build_directory(name, verbose=False)
+    target = os.path.join(folder, name)
+    if os.path.isfile(os.path.join(built, f"{name}.so")) and not os.path.exists(target):
+        shutil.copytree(built, target, ignore=shutil.ignore_patterns("lock", "mft.flock"))
+
+
 def _command(overrides, *, ranks, config, resume, extra, gpu):
     env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
     if not gpu:
@@ -105,10 +179,19 @@ def read_metrics(output_dir: str) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def final_params(output_dir: str) -> dict:
-    """fp32 parameters of the latest checkpoint, whatever the ZeRO stage."""
+def final_params(output_dir: str, tag: str | None = None) -> dict:
+    """fp32 parameters of the latest checkpoint (or of checkpoint `tag`), whatever the ZeRO stage."""
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
     ckpt = os.path.join(output_dir, "checkpoints")
-    with open(os.path.join(ckpt, "latest")) as f:
-        tag = f.read().strip()
+    if tag is None:
+        with open(os.path.join(ckpt, "latest")) as f:
+            tag = f.read().strip()
     return get_fp32_state_dict_from_zero_checkpoint(ckpt, tag=tag)
+
+
+def model_built(output_dir: str) -> dict[int, dict]:
+    """Each rank's memory-trace record right after the model was built (runs with MFT_MEMORY_TRACE=1):
+    the parameters it holds, the whole model's, their dtypes, gradient checkpointing."""
+    with open(os.path.join(output_dir, "memory_trace.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    return {r["rank"]: r for r in records if r["phase"] == "model built"}

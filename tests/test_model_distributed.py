@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from launch_helpers import DEMO, final_params, read_metrics, run_train
+from launch_helpers import DEMO, final_params, model_built, read_metrics, run_train
 
 pytestmark = pytest.mark.distributed
 
@@ -62,10 +62,12 @@ def test_lora_run_exports_merged_best_and_resumes_exactly(tmp_path):
         assert torch.allclose(merged(ids).logits, with_adapter(ids).logits, atol=1e-5)
 
 
-def test_zero3_partitioned_build_is_the_same_on_one_and_two_ranks(tmp_path):
-    """Under ZeRO-3 the model is built partitioned (zero.Init) and initialised on rank 0: a seed gives
-    the same model whatever the world size, so 1 process x micro-batch 4 and 2 ranks x micro-batch 1 x
-    accumulation 2 end with the same parameters."""
+def test_zero3_partitioned_build_is_the_same_on_one_and_two_ranks(tmp_path, monkeypatch):
+    """Under ZeRO-3 the model is built partitioned (zero.Init) and initialised on rank 0: right after
+    the build each of 2 ranks holds half of the parameters (the memory trace says how many), and a
+    seed gives the same model whatever the world size, so 1 process x micro-batch 4 and 2 ranks x
+    micro-batch 1 x accumulation 2 end with the same parameters."""
+    monkeypatch.setenv("MFT_MEMORY_TRACE", "1")
     common = [f"data.cache_dir={tmp_path / 'cache'}", "logging.progress_bar=false", "logging.interval=1",
               "deepspeed=configs/deepspeed/zero3.json",
               "weighting.method=uniform", "weighting.params={}", "training.max_steps=2", "validation.interval=1000",
@@ -80,3 +82,10 @@ def test_zero3_partitioned_build_is_the_same_on_one_and_two_ranks(tmp_path):
     l1 = [r["loss"] for r in read_metrics(str(one)) if "loss" in r]
     l2 = [r["loss"] for r in read_metrics(str(two)) if "loss" in r]
     assert l1 == pytest.approx(l2, abs=1e-5) and l1[0] != pytest.approx(l1[1], abs=1e-6)
+    whole, halves = model_built(str(one)), model_built(str(two))
+    total = whole[0]["params_total"]
+    assert whole[0]["params_held"] == total > 0
+    assert sorted(halves) == [0, 1] and all(h["params_total"] == total for h in halves.values())
+    assert all(r["zero3_params"] == r["parameters"] > 0 for r in (whole[0], *halves.values()))  # zero.Init built them
+    for held in (h["params_held"] for h in halves.values()):  # each parameter split in two, padded to even
+        assert total / 2 <= held <= total / 2 + len(p1), (held, total)

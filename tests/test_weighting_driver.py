@@ -79,10 +79,16 @@ def test_a_method_that_reads_the_step_gets_exactly_what_it_declared_after_it():
     np.testing.assert_array_equal(signals.train_losses, TRAIN.train_losses)  # NaN kept: an absent task
     assert signals.grad_norms is None  # measured, but not declared
     assert signals.after_losses.tolist() == [1.5, 2.5, 3.5]
+    record = d.scores()
+    logged = driver(Recorder(method.needs)).after_step(1, VAL, TRAIN, remeasure)
+    assert logged == {**record, "signal_after_losses": {"a": 1.5, "b": 2.5, "c": 3.5}}  # for a replay of the run
 
     grads = Recorder(Needs(train_losses=True, grad_norms=True))
     driver(grads).after_step(1, None, TRAIN, no_remeasure)
     np.testing.assert_array_equal(grads.seen[0].grad_norms, TRAIN.grad_norms)
+    logged = driver(Recorder(grads.needs)).after_step(1, None, TRAIN, no_remeasure)
+    assert list(logged["signal_grad_norms"]) == TASKS and "signal_after_losses" not in logged
+    np.testing.assert_array_equal(list(logged["signal_grad_norms"].values()), TRAIN.grad_norms)  # NaN: absent
     assert grads.seen[0].val_losses is None
 
 

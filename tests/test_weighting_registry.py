@@ -1,5 +1,8 @@
 """The weighting protocol, the registry, parameter validation and the uniform method."""
+import ast
+import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -14,9 +17,32 @@ def scratch_registry(monkeypatch):
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
 
 
+def _registered_in_sources() -> dict[str, str]:
+    """{name: module} for every `@register("name")` in mft/weighting/*.py, read from the source
+    (not imported: importing a module registers its methods whether the package imports it or not)."""
+    folder = os.path.dirname(base.__file__)
+    found = {}
+    for file in sorted(os.listdir(folder)):
+        if not file.endswith(".py"):
+            continue
+        with open(os.path.join(folder, file), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                for deco in node.decorator_list:
+                    if isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "register":
+                        found[deco.args[0].value] = f"mft.weighting.{file[:-3]}"
+    return found
+
+
 def test_builtin_methods_registered():
-    assert {"uniform", "coba"} <= set(available_methods())
-    assert available_methods() == sorted(available_methods())
+    """Every method module's @register runs when the package is imported (a module the package
+    forgets to import is missing here), and nothing else is registered."""
+    in_sources = _registered_in_sources()
+    assert {"uniform", "static", "coba", "lbtw", "gradnorm", "famo", "dwa", "uncertainty", "random"} <= set(in_sources)
+    assert available_methods() == sorted(in_sources)
+    for name, module in in_sources.items():
+        assert base.method_class(name).__module__ == module
 
 
 def test_needs_flags():
@@ -91,7 +117,11 @@ def test_auto_resolves_to_paper_defaults():
 def test_run_context_is_accepted_by_every_method_and_refused_as_a_parameter():
     # the trainer passes the run context to whatever method the config names
     context = RunContext(num_valid_batches=5, steps_per_epoch=3)
-    assert build_weighting("uniform", num_tasks=2, context=context).weights.tolist() == [0.5, 0.5]
+    for name in available_methods():
+        method = build_weighting(name, num_tasks=2, context=context)
+        assert method.weights.tolist() == [0.5, 0.5] and method.t == 0, name
+    coba, dwa = build_weighting("coba", num_tasks=2, context=context), build_weighting("dwa", num_tasks=2, context=context)
+    assert (coba.history_window, dwa.period) == (10, 3)  # "auto" = 2M and "epoch" take the trainer's values
     for name in ("num_valid_batches", "steps_per_epoch"):
         with pytest.raises(ValueError, match=f"weighting.params.{name}: set by the trainer from the run"):
             build_weighting("coba", num_tasks=2, **{name: 4})

@@ -43,17 +43,50 @@ def packed_and_alone(model, attn: str, split) -> tuple[torch.Tensor, torch.Tenso
     return together, torch.cat(alone)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("flash_attn") is None, reason="flash-attn is not installed")
+NO_FLASH_ATTN = importlib.util.find_spec("flash_attn") is None
+
+
+@pytest.mark.skipif(NO_FLASH_ATTN, reason="flash-attn is not installed")
+def test_flash_attention_kernel_separates_the_samples_our_cumulative_lengths_name():
+    """flash-attn's varlen kernel itself (no transformers) with the cumulative lengths that
+    model_inputs computes: every sample of the packed rows attends as it would alone; one
+    sequence per row instead leaks."""
+    from flash_attn import flash_attn_func, flash_attn_varlen_func
+
+    split = random_split(LENGTHS, seed=3)
+    packed = Collator(split, 512, PAD, dynamic=False)(ROWS)
+    inputs = model_inputs(packed, "flash_attention_2", packed=True, mask_dtype=torch.bfloat16, device="cuda")
+    bounds = inputs["cu_seq_lens_q"].tolist()
+    assert [b - a for a, b in zip(bounds, bounds[1:]) if b - a > 1] == LENGTHS  # padding: one token each
+    total = packed["input_ids"].numel()
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(total, 4, 32, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    cu = inputs["cu_seq_lens_q"]
+    out = flash_attn_varlen_func(q, k, v, cu, cu, inputs["max_length_q"], inputs["max_length_k"], causal=True)
+    for a, b in zip(bounds, bounds[1:]):
+        alone = flash_attn_func(q[None, a:b], k[None, a:b], v[None, a:b], causal=True)[0]
+        assert torch.allclose(out[a:b], alone, atol=1e-2, rtol=0), (a, b)
+    rows = torch.tensor([0, 512, total], dtype=torch.int32, device="cuda")
+    leaked = flash_attn_varlen_func(q, k, v, rows, rows, 512, 512, causal=True)
+    assert (leaked - out).abs().max() > 0.1
+
+
+@pytest.mark.skipif(NO_FLASH_ATTN, reason="flash-attn is not installed")
 def test_flash_attention_packed_losses_equal_unpacked():
+    """The model gets the cumulative lengths from model_inputs and uses them: with the right ones
+    each packed sample has its losses alone; with one sequence per row in their place (the
+    position ids still restarting at every sample, from which transformers could find the samples
+    by itself) the samples leak, so the run's separation is ours, not transformers' detection."""
     split = random_split(LENGTHS, seed=3)
     model = llama("flash_attention_2", torch.bfloat16).eval()
     with torch.no_grad():
         together, alone = packed_and_alone(model, "flash_attention_2", split)
         assert len(together) == len(alone) > 300
         assert torch.allclose(together, alone, atol=2e-2, rtol=0), (together - alone).abs().max()
-        # without the cumulative lengths the kernel sees one causal sequence per row: samples leak
         packed = Collator(split, 512, PAD, dynamic=False)(ROWS)
-        inputs = {"input_ids": packed["input_ids"].cuda(), "position_ids": packed["position_ids"].cuda()}
+        inputs = model_inputs(packed, "flash_attention_2", packed=True, mask_dtype=torch.bfloat16, device="cuda")
+        rows = torch.tensor([0, 512, 1024], dtype=torch.int32, device="cuda")
+        inputs.update(cu_seq_lens_q=rows, cu_seq_lens_k=rows, max_length_q=512, max_length_k=512)
         assert (losses(model, packed, inputs) - alone).abs().max() > 5e-2
 
 
