@@ -1,6 +1,5 @@
 """The weighting protocol, the registry, parameter validation and the uniform method."""
 import ast
-import dataclasses
 import json
 import os
 

@@ -13,18 +13,19 @@ Needs `logging.interval=1` (every step's record) and no skipped training step.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
 
 from mft.losses import present_weights
-from mft.weighting import Signals, WeightingMethod, build_weighting
+from mft.weighting import RunContext, Signals, WeightingMethod, build_weighting
 
 
-def build_replica(method: str, params: dict, *, num_tasks: int, context: dict) -> WeightingMethod:
-    """The method as the trainer builds it: the one place the replay calls the registry (adapt it
-    here if the run context stops travelling as keyword parameters)."""
-    return build_weighting(method, num_tasks=num_tasks, **context, **params)
+def build_replica(method: str, params: Any, *, num_tasks: int, context: dict) -> WeightingMethod:
+    """The method as the trainer builds it (its params: a dict or the config's parsed Params; the
+    run context, when a parameter needs it): the one place the replay calls the registry."""
+    return build_weighting(method, num_tasks, params, context=RunContext(**context) if context else None)
 
 
 def _vector(record: dict, key: str, tasks: list[str]) -> np.ndarray | None:
