@@ -11,8 +11,10 @@
 
 Benchmarks: humaneval, humaneval-x (--languages python,cpp,java,js,go; default all), mbpp (test
 task ids 11-510, --mbpp-prompt 3shot or zeroshot). Benchmark files come from --data-dir,
-$MFT_BENCHMARK_DIR, or ../shared/data beside the repository. Untrusted code runs in a sandbox
-(see eval/sandbox); C++, Java, JavaScript and Go need `bash eval/toolchains/install.sh`.
+$MFT_BENCHMARK_DIR, or the user's cache, where --download-benchmarks converts the sets from the
+Hugging Face Hub once (`pip install -e .[hub]`); the folder layout is in docs/evaluation.md.
+Untrusted code runs in a sandbox (see eval/sandbox); C++, Java, JavaScript and Go need
+`bash eval/toolchains/install.sh`.
 
 Prompt format (--prompt-format, default auto): a model exported by mft carries prompt_format.json
 (chat template or <|user|>/<|assistant|> headers, system turn); each benchmark prompt becomes the
@@ -46,6 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from eval.benchmarks import BENCHMARKS, load_suites
+from eval.benchmarks.hub import add_data_dir_arguments, data_dir_from_args
 from eval.checkpoints import find_checkpoints, is_training_state, short_names
 from eval.errors import EvalError
 from eval.execution import SandboxFailure
@@ -71,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--benchmarks", default=None, help=f"comma-separated, from {', '.join(BENCHMARKS)} (default: all; "
                                                       "with --samples: those its task ids belong to)")
     p.add_argument("--languages", default=None, help="HumanEval-X languages: python,cpp,java,js,go (default: all)")
-    p.add_argument("--data-dir", default=None, help="benchmark folder (default: $MFT_BENCHMARK_DIR or ../shared/data)")
+    add_data_dir_arguments(p)
     p.add_argument("--out", default="outputs/eval", help="results folder (reused to resume)")
     p.add_argument("--mbpp-prompt", default="3shot", choices=["3shot", "zeroshot"])
     p.add_argument("--limit", type=int, default=None, help="only the first N problems of each suite (quick checks)")
@@ -138,7 +141,8 @@ def run(args: argparse.Namespace) -> dict:
         languages = languages or found
     if names is None:
         names = [] if tasks else list(BENCHMARKS)
-    suites = load_suites(names, data_dir=args.data_dir, languages=languages,
+    data_dir = data_dir_from_args(args) if names else None
+    suites = load_suites(names, data_dir=data_dir, languages=languages,
                          mbpp_prompt=args.mbpp_prompt) if names else []
     if args.limit:
         suites = [replace(s, problems=s.problems[: args.limit]) for s in suites]

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 
+from eval.benchmarks.hub import add_data_dir_arguments, data_dir_from_args
 from eval.report import markdown_table as benchmark_table
 from mft.experiments.benchmark_scores import BenchmarkOptions, check_names, named_by_metric
 from mft.base_model import load_base_config
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = parser.add_argument_group("benchmarks (reproduce.benchmarks)")
     bench.add_argument("--benchmark-limit", type=int, default=None, metavar="N",
                        help="only the first N problems of each suite (quick checks; cached apart from full runs)")
-    bench.add_argument("--data-dir", default=None, help="benchmark folder (default: $MFT_BENCHMARK_DIR or ../shared/data)")
+    add_data_dir_arguments(bench)
     bench.add_argument("--max-new-tokens", type=int, default=512)
     bench.add_argument("--workers", type=int, default=None, help="programs run at once (default: CPU count)")
     args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ TASK_METRICS = ("qa_f1", "bleu", "perplexity")
 @dataclass(frozen=True)
 class BenchmarkOptions:
     limit: int | None = None  # the first N problems of each suite (quick checks)
-    data_dir: str | None = None  # benchmark folder; default $MFT_BENCHMARK_DIR or ../shared/data
+    data_dir: str | None = None  # benchmark folder; default: eval.benchmarks.find_data_dir()
     max_new_tokens: int = 512
     batch_size: int = 8
     workers: int | None = None  # programs run at once; default the CPU count
