@@ -61,11 +61,11 @@ from eval.sandbox import SandboxPool
 from eval.scoring import nest
 from eval.task_files import METRICS, score_checkpoint_tasks
 from mft.logs import setup_logging
+from mft.scripts import fail, script_parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser(__doc__, prog="launch/evaluate.py")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoints", nargs="+", metavar="PATH", help="model folders, globs or run output_dirs")
     source.add_argument("--samples", metavar="FILE.jsonl",
@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--languages", default=None, help="HumanEval-X languages: python,cpp,java,js,go (default: all)")
     add_data_dir_arguments(p)
     p.add_argument("--out", default="outputs/eval", help="results folder (reused to resume)")
-    p.add_argument("--mbpp-prompt", default="3shot", choices=["3shot", "zeroshot"])
+    p.add_argument("--mbpp-prompt", default="3shot", choices=["3shot", "zeroshot"], help="MBPP prompt: with or without the 3 examples")
     p.add_argument("--limit", type=int, default=None, help="only the first N problems of each suite (quick checks)")
     p.add_argument("--prompt-format", default="auto", choices=list(PROMPT_CHOICES),
                    help="auto: as the model was trained (its prompt_format.json), else raw; raw: the text as it is; "
@@ -88,12 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("generation")
     g.add_argument("--num-samples", type=int, default=1, help="completions per problem (pass@k needs k of them)")
     g.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--max-new-tokens", type=int, default=512)
-    g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    g.add_argument("--device", default="auto")
+    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (with --temperature > 0)")
+    g.add_argument("--max-new-tokens", type=int, default=512, help="completion length cap")
+    g.add_argument("--batch-size", type=int, default=8, help="prompts generated at once")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed")
+    g.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="model dtype")
+    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: a GPU when there is one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -184,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(args)
     except (EvalError, SandboxFailure) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(json.dumps(summary))
     return 0
 

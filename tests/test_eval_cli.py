@@ -113,10 +113,10 @@ def test_user_errors_are_one_line(tmp_path):
     bad = write_samples(tmp_path / "bad.jsonl", [("HumanEval/0", "x"), ("HumanEval/99", "x")])
     result = evaluate("--samples", str(bad), "--data-dir", str(data), "--out", str(tmp_path / "o"), check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: {bad}:2: task_id 'HumanEval/99' is in none of the chosen "
+    assert result.stderr.strip() == (f"mft: error: {bad}:2: task_id 'HumanEval/99' is in none of the chosen "
                                      "benchmarks (humaneval)")
     result = evaluate("--canonical", "--benchmarks", "humaneval", "--data-dir", str(tmp_path / "nowhere"), check=False)
-    assert result.returncode == 2 and result.stderr.startswith("error: benchmark folder") and "--data-dir" in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith("mft: error: benchmark folder") and "--data-dir" in result.stderr
     result = evaluate("--canonical", "--benchmarks", "mbpp", "--data-dir", str(data), check=False)
     assert result.returncode == 2 and "mbpp/mbpp.jsonl is missing" in result.stderr
     result = evaluate("--canonical", "--benchmarks", "humaneval", check=False, home=tmp_path)  # no folder at all

@@ -51,7 +51,7 @@ def test_seeds_run_in_their_own_folders_the_configs_seed_where_it_always_ran():
     assert [(r.name, r.seed, r.output_dir) for r in runs] == [
         ("uniform", 42, "/out/runs/uniform"), ("uniform", 43, "/out/runs/uniform.seed43"),
         ("coba", 42, "/out/runs/coba"), ("coba", 43, "/out/runs/coba.seed43")]
-    with pytest.raises(ValueError, match="--seeds must be >= 1"):
+    with pytest.raises(ValueError, match="--num-seeds must be >= 1"):
         seeds(cfg, 0)
 
 

@@ -13,7 +13,7 @@ own `stl/<task>/best`, and a code suite is scored with the model of the task nam
 
 Results are cached per run: per sample under `<output_dir>/eval/` (an interrupted scoring
 resumes) and as a whole in `<output_dir>/benchmarks.json` (`benchmarks-limitN.json` for
---benchmark-limit N).
+--limit N).
 """
 from __future__ import annotations
 
