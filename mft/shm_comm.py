@@ -1,4 +1,4 @@
-"""DeepSpeed's shared-memory all-reduce op on CPU: built safely once per environment, its buffers never leaked.
+"""DeepSpeed's shared-memory all-reduce op on CPU: built safely once per environment, buffers never leaked.
 
 Building. On CPU, DeepSpeed compiles its `deepspeed_shm_comm` op with g++ the first time a process
 group starts (26-98 s here), through torch.utils.cpp_extension; mft says so in one line before the

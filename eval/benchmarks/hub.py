@@ -141,6 +141,7 @@ def data_dir_from_args(args) -> Path | None:
     and none of them, the sets are fetched first. None lets the loaders say what is missing."""
     found = find_data_dir(args.data_dir)
     if found is None and getattr(args, "download_benchmarks", False):
-        print(f"downloading the benchmark sets from the Hugging Face Hub into {hub_cache_dir()}", file=sys.stderr, flush=True)
+        print(f"downloading the benchmark sets from the Hugging Face Hub into {hub_cache_dir()}",
+              file=sys.stderr, flush=True)
         found = download_benchmarks()
     return found
