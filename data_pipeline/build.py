@@ -108,12 +108,10 @@ def _load_cached(root: str, key: str, cfg: DataConfig) -> MultiTaskData | None:
 def _renamed_files(stats: dict, task: TaskConfig) -> dict:
     """A cached task's statistics with its files named as in this config: entries are keyed by
     content, so a copy of the data elsewhere hits the entry its first location wrote."""
-    if "files" not in stats:
-        return stats
     names = dict(zip(stats["files"], [*task.train, *task.valid]))
     return {**stats, "files": [*task.train, *task.valid],
-            "skipped_by_file": {names.get(p, p): v for p, v in stats["skipped_by_file"].items()},
-            "skipped_lines": {names.get(p, p): v for p, v in stats.get("skipped_lines", {}).items()}}
+            "skipped_by_file": {names[p]: v for p, v in stats["skipped_by_file"].items()},
+            "skipped_lines": {names[p]: v for p, v in stats["skipped_lines"].items()}}
 
 
 def _tokenize_tasks(cfg: DataConfig, tokenizer: Any, num_workers: int) -> tuple[TokenizedSplit, TokenizedSplit, dict]:
@@ -279,7 +277,7 @@ def _log_summary(data: MultiTaskData, log: Callable[[str], None]) -> None:
     )
     skipped = [
         f"{path}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
-        + _first_lines(path, data.stats[task].get("skipped_lines", {}).get(path, []), sum(reasons.values()))
+        + _first_lines(path, data.stats[task]["skipped_lines"].get(path, []), sum(reasons.values()))
         for task in data.task_names
         for path, reasons in data.stats[task]["skipped_by_file"].items()
     ]
