@@ -79,12 +79,15 @@ def test_a_failed_download_leaves_no_folder_that_looks_complete(tmp_path, monkey
             raise EvalError("cannot load google-research-datasets/mbpp from the Hugging Face Hub: offline")
         return fake_load([])(dataset_id, config, split)
 
-    with pytest.raises(EvalError, match="offline"):
-        write_sets(tmp_path / "benchmarks", broken)
-    assert not (tmp_path / "benchmarks").exists() and not list(tmp_path.glob(".download-*"))
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = tmp_path / "mft" / "benchmarks"  # where find_data_dir looks
+    with pytest.raises(EvalError, match="offline"):
+        write_sets(cache, broken)
+    assert not cache.exists() and not list(cache.parent.glob(".download-*"))
     assert find_data_dir() is None
+    write_sets(cache, fake_load([]))
+    assert find_data_dir() == cache
 
 
 def test_download_without_datasets_names_the_extra(monkeypatch):
