@@ -22,6 +22,7 @@ setup(
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100", "sacrebleu>=2.3", "matplotlib>=3.7"],
         "eval": ["sacrebleu>=2.3"],  # BLEU; toolchains for HumanEval-X: bash eval/toolchains/install.sh
+        "hub": ["datasets>=2.14"],  # --download-benchmarks: HumanEval, HumanEval-X, MBPP from the Hugging Face Hub
         "report": ["matplotlib>=3.7"],  # figures of launch/reproduce.py (mft/experiments/report.py)
         "qlora": ["bitsandbytes>=0.45"],  # model.quantization = "4bit" (CUDA only)
     },

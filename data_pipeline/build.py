@@ -28,6 +28,7 @@ Sample = tuple[np.ndarray, np.ndarray]  # (input_ids int32, loss_mask uint8)
 logger = logging.getLogger(__name__)
 
 RECORD_FIX = 'fix the record or set data.on_bad_record="skip"'
+SKIPPED_LINES_SHOWN = 3  # per file, in the summary of skipped records
 TOO_LONG_FIX = 'raise data.seq_length or set data.on_bad_record="skip"'
 
 
@@ -36,6 +37,7 @@ class MultiTaskData:
     """Everything the trainer needs from the data: task names, both splits, statistics.
 
     stats[task_name] = {"records", "skipped" {reason: n}, "skipped_by_file" {path: {reason: n}},
+    "skipped_lines" {path: [the first few line numbers]}, "files" [train then valid paths],
     "train_samples", "valid_samples", "train_tokens", "valid_tokens", "train_loss_tokens",
     "valid_loss_tokens"}.
     """
@@ -53,6 +55,7 @@ class _FileResult:
     samples: list[Sample]
     records: int = 0
     skipped: Counter = field(default_factory=Counter)
+    first_skipped: list[int] = field(default_factory=list)  # line numbers, the first few
 
 
 def build_datasets(
@@ -75,7 +78,7 @@ def build_datasets(
     task_names = [task.name for task in cfg.tasks]
     root = cache_dir or cfg.cache_dir or None
     key = cache.cache_key(cfg, tokenizer) if root else ""
-    data = _load_cached(root, key, task_names) if root else None
+    data = _load_cached(root, key, cfg) if root else None
     if data is None:
         train, valid, stats = _tokenize_tasks(cfg, tokenizer, num_workers)
         path = None
@@ -89,15 +92,26 @@ def build_datasets(
     return data
 
 
-def _load_cached(root: str, key: str, task_names: list[str]) -> MultiTaskData | None:
+def _load_cached(root: str, key: str, cfg: DataConfig) -> MultiTaskData | None:
     hit = cache.load_entry(root, key)
     if hit is None:
         return None
     train, valid, meta = hit
     path = os.path.join(root, key)
+    task_names = [task.name for task in cfg.tasks]
     if meta["task_names"] != task_names:
         raise DataError(f"{path}: cache entry lists tasks {meta['task_names']}, not {task_names}; delete it")
-    return MultiTaskData(task_names, train, valid, meta["stats"], from_cache=True, cache_path=path)
+    stats = {name: _renamed_files(meta["stats"][name], task) for name, task in zip(task_names, cfg.tasks)}
+    return MultiTaskData(task_names, train, valid, stats, from_cache=True, cache_path=path)
+
+
+def _renamed_files(stats: dict, task: TaskConfig) -> dict:
+    """A cached task's statistics with its files named as in this config: entries are keyed by
+    content, so a copy of the data elsewhere hits the entry its first location wrote."""
+    names = dict(zip(stats["files"], [*task.train, *task.valid]))
+    return {**stats, "files": [*task.train, *task.valid],
+            "skipped_by_file": {names[p]: v for p, v in stats["skipped_by_file"].items()},
+            "skipped_lines": {names[p]: v for p, v in stats["skipped_lines"].items()}}
 
 
 def _tokenize_tasks(cfg: DataConfig, tokenizer: Any, num_workers: int) -> tuple[TokenizedSplit, TokenizedSplit, dict]:
@@ -151,16 +165,20 @@ def _build_task(
         train, valid = _hold_out(train, task, index, cfg.split_seed)
 
     skipped_by_file: dict[str, dict[str, int]] = {}
+    skipped_lines: dict[str, list[int]] = {}
     for (kind, j), res in per_file.items():
         if res.skipped:
             path = getattr(task, kind)[j]
             merged = Counter(skipped_by_file.get(path, {})) + res.skipped
             skipped_by_file[path] = dict(sorted(merged.items()))
+            skipped_lines[path] = sorted(set(skipped_lines.get(path, []) + res.first_skipped))[:SKIPPED_LINES_SHOWN]
     skipped = sum((res.skipped for res in per_file.values()), Counter())
     stats = {
         "records": sum(res.records for res in per_file.values()),
         "skipped": dict(sorted(skipped.items())),
         "skipped_by_file": skipped_by_file,
+        "skipped_lines": skipped_lines,
+        "files": [*task.train, *task.valid],
         "train_samples": len(train),
         "valid_samples": len(valid),
     }
@@ -194,6 +212,8 @@ def _read_file(cfg: DataConfig, path: str, key: str, chunk_encoder: ChunkEncoder
                     fix = TOO_LONG_FIX if outcome.reason == "too_long" else RECORD_FIX
                     raise DataError(f"{path}:{line_no}: {outcome.detail}; {fix}")
                 result.skipped[outcome.reason] += 1
+                if len(result.first_skipped) < SKIPPED_LINES_SHOWN:
+                    result.first_skipped.append(line_no)
                 continue
             result.samples.append(outcome)
 
@@ -239,6 +259,14 @@ def _add_token_stats(stats: dict, task_names: list[str], train: TokenizedSplit, 
             stats[name][f"{split_name}_loss_tokens"] = int(np.count_nonzero(learned & (sample_of_token == k)))
 
 
+def _first_lines(path: str, lines: list[int], total: int) -> str:
+    """' (at a.jsonl:3, a.jsonl:7, ...)': where to look first among a file's skipped records."""
+    if not lines:
+        return ""
+    more = ", ..." if total > len(lines) else ""
+    return " (at " + ", ".join(f"{path}:{n}" for n in lines) + more + ")"
+
+
 def _log_summary(data: MultiTaskData, log: Callable[[str], None]) -> None:
     source = f"loaded from cache {data.cache_path}" if data.from_cache else "tokenized"
     if data.cache_path and not data.from_cache:
@@ -249,6 +277,7 @@ def _log_summary(data: MultiTaskData, log: Callable[[str], None]) -> None:
     )
     skipped = [
         f"{path}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+        + _first_lines(path, data.stats[task]["skipped_lines"].get(path, []), sum(reasons.values()))
         for task in data.task_names
         for path, reasons in data.stats[task]["skipped_by_file"].items()
     ]

@@ -25,7 +25,7 @@ from .config import DataConfig
 from .errors import DataError
 from .storage import TokenizedSplit
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: empty answers and chats ending on a user turn refused; stats name skipped lines
 META_FILE = "meta.json"
 
 

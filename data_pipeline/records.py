@@ -10,6 +10,9 @@ record schemas are accepted (docs/design.md, "Records"):
 With schema "auto" each record is detected by its keys (chat_rounds, then messages, then
 prompt/completion). A record that cannot be used raises `BadRecord` with a short reason code
 (counted when bad records are skipped) and a description; the caller adds file, line and fix.
+Besides malformed records, two that parse but would train the wrong thing are refused: an empty
+answer (`"completion": ""` teaches end-of-sequence only) and a conversation that ends on a
+user or system turn (its last turn would be context that nothing learns from).
 """
 
 from __future__ import annotations
@@ -125,6 +128,14 @@ def normalize_record(record: object, schema: str) -> list[Turn]:
     turns = _plain_turns(record) if schema == "plain" else _round_turns(record, schema)
     if not any(turn.role == "assistant" for turn in turns):
         raise BadRecord("no_answer", "record has no answer turn (bot/assistant/completion)")
+    where = (lambda i: "'completion'") if schema == "plain" else (lambda i: f"{_TURNS_KEY[schema]}[{i}].content")
+    for i, turn in enumerate(turns):
+        if turn.role == "assistant" and not turn.content.strip():
+            raise BadRecord("empty_answer", f"{where(i)} is empty, which would teach the model to answer with "
+                                            "end-of-sequence only; write the answer or drop the record")
+    if turns[-1].role != "assistant":
+        raise BadRecord("ends_on_user", f"the conversation ends on a {turns[-1].role} turn, which no answer follows "
+                                        "and nothing learns from; end it with an answer or drop the last turn")
     return turns
 
 

@@ -11,8 +11,10 @@
 
 Benchmarks: humaneval, humaneval-x (--languages python,cpp,java,js,go; default all), mbpp (test
 task ids 11-510, --mbpp-prompt 3shot or zeroshot). Benchmark files come from --data-dir,
-$MFT_BENCHMARK_DIR, or ../shared/data beside the repository. Untrusted code runs in a sandbox
-(see eval/sandbox); C++, Java, JavaScript and Go need `bash eval/toolchains/install.sh`.
+$MFT_BENCHMARK_DIR, or the user's cache, where --download-benchmarks converts the sets from the
+Hugging Face Hub once (`pip install -e .[hub]`); the folder layout is in docs/evaluation.md.
+Untrusted code runs in a sandbox (see eval/sandbox); C++, Java, JavaScript and Go need
+`bash eval/toolchains/install.sh`.
 
 Prompt format (--prompt-format, default auto): a model exported by mft carries prompt_format.json
 (chat template or <|user|>/<|assistant|> headers, system turn); each benchmark prompt becomes the
@@ -46,6 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from eval.benchmarks import BENCHMARKS, load_suites
+from eval.benchmarks.hub import add_data_dir_arguments, data_dir_from_args
 from eval.checkpoints import find_checkpoints, is_training_state, short_names
 from eval.errors import EvalError
 from eval.execution import SandboxFailure
@@ -58,11 +61,11 @@ from eval.sandbox import SandboxPool
 from eval.scoring import nest
 from eval.task_files import METRICS, score_checkpoint_tasks
 from mft.logs import setup_logging
+from mft.scripts import fail, script_parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser(__doc__, prog="launch/evaluate.py")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoints", nargs="+", metavar="PATH", help="model folders, globs or run output_dirs")
     source.add_argument("--samples", metavar="FILE.jsonl",
@@ -71,9 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--benchmarks", default=None, help=f"comma-separated, from {', '.join(BENCHMARKS)} (default: all; "
                                                       "with --samples: those its task ids belong to)")
     p.add_argument("--languages", default=None, help="HumanEval-X languages: python,cpp,java,js,go (default: all)")
-    p.add_argument("--data-dir", default=None, help="benchmark folder (default: $MFT_BENCHMARK_DIR or ../shared/data)")
+    add_data_dir_arguments(p)
     p.add_argument("--out", default="outputs/eval", help="results folder (reused to resume)")
-    p.add_argument("--mbpp-prompt", default="3shot", choices=["3shot", "zeroshot"])
+    p.add_argument("--mbpp-prompt", default="3shot", choices=["3shot", "zeroshot"], help="MBPP prompt: with or without the 3 examples")
     p.add_argument("--limit", type=int, default=None, help="only the first N problems of each suite (quick checks)")
     p.add_argument("--prompt-format", default="auto", choices=list(PROMPT_CHOICES),
                    help="auto: as the model was trained (its prompt_format.json), else raw; raw: the text as it is; "
@@ -85,12 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("generation")
     g.add_argument("--num-samples", type=int, default=1, help="completions per problem (pass@k needs k of them)")
     g.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--max-new-tokens", type=int, default=512)
-    g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    g.add_argument("--device", default="auto")
+    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (with --temperature > 0)")
+    g.add_argument("--max-new-tokens", type=int, default=512, help="completion length cap")
+    g.add_argument("--batch-size", type=int, default=8, help="prompts generated at once")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed")
+    g.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="model dtype")
+    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: a GPU when there is one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -138,7 +141,8 @@ def run(args: argparse.Namespace) -> dict:
         languages = languages or found
     if names is None:
         names = [] if tasks else list(BENCHMARKS)
-    suites = load_suites(names, data_dir=args.data_dir, languages=languages,
+    data_dir = data_dir_from_args(args) if names else None
+    suites = load_suites(names, data_dir=data_dir, languages=languages,
                          mbpp_prompt=args.mbpp_prompt) if names else []
     if args.limit:
         suites = [replace(s, problems=s.problems[: args.limit]) for s in suites]
@@ -180,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(args)
     except (EvalError, SandboxFailure) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(json.dumps(summary))
     return 0
 

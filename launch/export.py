@@ -9,14 +9,14 @@ Runs on CPU: the ZeRO shards of every rank are read from disk, no GPU or launche
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from mft.scripts import fail, script_parser
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, prog="launch/export.py")
     parser.add_argument("--checkpoint", required=True, help="a step folder: <output_dir>/checkpoints/step_000500")
     parser.add_argument("--out", required=True, help="the model folder to write (replaced if it exists)")
     parser.add_argument("--model-files", default=None,
@@ -30,10 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = export_checkpoint(args.checkpoint, args.out, model_files=args.model_files)
     except (ExportError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     if not (out / PROMPT_FORMAT_FILE).is_file():
-        print(f"warning: {out} has no {PROMPT_FORMAT_FILE} (its model files had none): evaluate.py will give this "
+        print(f"mft: warning: {out} has no {PROMPT_FORMAT_FILE} (its model files had none): evaluate.py will give this "
               "model raw prompts unless --prompt-format chat", file=sys.stderr)
     print(out)
     return 0

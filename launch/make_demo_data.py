@@ -12,12 +12,12 @@ Each task has train, valid and test files.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import string
 
 from mft.experiments.synthetic import distinct_records, write_jsonl
+from mft.scripts import script_parser
 
 LETTERS = string.ascii_lowercase[:8]
 SIZES = {"copy": (1000, 100, 100), "addition": (3000, 100, 100), "reverse": (48, 24, 24)}
@@ -55,9 +55,10 @@ def generate(out_dir: str, seed: int = 0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "configs", "demo_data"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser = script_parser(__doc__, prog="launch/make_demo_data.py")
+    parser.add_argument("--out", default=os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "configs", "demo_data")),
+                        help="folder for the task files")
+    parser.add_argument("--seed", type=int, default=0, help="the generator's seed (the committed files use 0)")
     args = parser.parse_args()
     generate(args.out, args.seed)
 

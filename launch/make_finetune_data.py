@@ -17,11 +17,11 @@ Validation and test splits hold 200 clean records per task; no record is in two 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
 
 from mft.experiments.synthetic import addition, corrupt, distinct_records, task_word, write_jsonl
+from mft.scripts import script_parser
 
 MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
           "addition": addition, "reverse": task_word("reverse", "mftcoder")}
@@ -46,9 +46,10 @@ def generate(out_dir: str, seed: int = 0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "configs", "finetune_data"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser = script_parser(__doc__, prog="launch/make_finetune_data.py")
+    parser.add_argument("--out", default=os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "configs", "finetune_data")),
+                        help="folder for the task files")
+    parser.add_argument("--seed", type=int, default=0, help="the generator's seed (the committed files use 0)")
     args = parser.parse_args()
     generate(args.out, args.seed)
 

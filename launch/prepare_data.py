@@ -33,6 +33,7 @@ from collections import Counter
 
 from data_pipeline import converters as cv
 from data_pipeline.errors import DataError
+from mft.scripts import HelpFormatter, fail, script_parser
 
 DEFAULT_VALID, DEFAULT_TEST = 500, 500
 
@@ -49,11 +50,10 @@ def size(text: str) -> float | int | None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = script_parser(__doc__, prog="launch/prepare_data.py")
     sub = parser.add_subparsers(dest="format", required=True)
     for fmt in ("xtreme-up", "code", "orca-math", "alpaca", "instinwild"):
-        p = sub.add_parser(fmt)
+        p = sub.add_parser(fmt, formatter_class=HelpFormatter, help=f"convert {fmt} records")
         p.add_argument("--out", required=True, help="output folder, e.g. data/cc")
         p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
         p.add_argument("--on-bad", choices=cv.BAD_RECORD_POLICIES, default="error",
@@ -144,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             prepare_one(args)
     except DataError as exc:
-        print(f"prepare_data: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     return 0
 
 

@@ -8,25 +8,24 @@ metrics and config) is printed on the last line. Fine-tuning configs name the ba
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 from mft.base_model import load_base_config
 from mft.experiments.pretrain import ensure_base
 from mft.config_loader import ConfigError
 from mft.logs import setup_logging
+from mft.scripts import fail, script_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__, prog="launch/pretrain_base.py")
     parser.add_argument("--config", required=True, help="base config, e.g. configs/base_cpu.json")
     args = parser.parse_args(argv)
     setup_logging()
     try:
         folder, built = ensure_base(load_base_config(args.config))
     except (ConfigError, RuntimeError) as exc:
-        print(f"pretrain_base: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(f"{'built' if built else 'cached'}: {folder}")
     return 0
 

@@ -3,10 +3,12 @@
     deepspeed --num_gpus 2 launch/train.py --config configs/demo_cpu.json       # 2 ranks (GPUs, or CPU processes)
     deepspeed --hostfile hosts --num_nodes 2 launch/train.py --config configs/cc_phi.json
     python launch/train.py --config configs/demo_cpu.json --set training.max_steps=50   # 1 process
+    python launch/train.py --config configs/cc_phi.json --check     # everything up to the first step, then exit
     deepspeed --num_gpus 2 launch/train.py --config configs/demo_cpu.json --resume latest
 
-`--set section.key=value` overrides any config key; `--resume` continues from `latest` or a
-checkpoint folder.
+`--set section.key=value` overrides any config key (`data.tasks.0.train` or `data.tasks[0].train`);
+`--resume` continues from `latest` or a checkpoint folder; `--check` checks the config, files,
+records, tokenizer, model and DeepSpeed config and exits with a one-line verdict.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import sys
 from mft.cli import main
 
 if __name__ == "__main__":
-    code = main()
+    code = main(doc=__doc__)
     if code == 0:
         # A finished run has closed its files and left its process group. Skip the interpreter's
         # teardown, where a C++ thread that gloo or DeepSpeed still owns can abort the process

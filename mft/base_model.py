@@ -65,8 +65,7 @@ class BaseSpec:
 
 def is_base_config(path: str) -> bool:
     """Whether the JSON file at `path` is a base config (a `base` section) rather than a run config."""
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
+    raw = read_json_file(path)
     return isinstance(raw, dict) and "base" in raw
 
 
@@ -95,17 +94,9 @@ def _key(raw: dict, build_settings: BaseBuild) -> str:
     settings = {k: v for k, v in raw.items() if k not in NOT_KEYED}
     settings["data"] = {k: v for k, v in settings.get("data", {}).items() if k != "cache_dir"}
     if isinstance(settings.get("deepspeed"), str):  # the file's content, not where it lives
-        settings["deepspeed"] = _read_json(settings["deepspeed"], "deepspeed")
+        settings["deepspeed"] = read_json_file(settings["deepspeed"], "deepspeed config")
     material = {"run": settings, "base": dataclasses.asdict(build_settings), "generator": CORPUS_GENERATOR_VERSION}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _read_json(path: str, key: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{key}: cannot read {path} ({exc})") from None
 
 
 def model_folder(cfg: ModelConfig) -> str:

@@ -24,6 +24,8 @@ import torch
 
 from data_pipeline.prompt_format import write_prompt_format
 
+from .config import read_json_file
+from .config_loader import ConfigError
 from .distributed import barrier
 from .export import export_hf
 
@@ -49,6 +51,34 @@ _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 def step_dir_name(step: int) -> str:
     return f"step_{step:06d}"
+
+
+def resume_checkpoint(root: str, resume: str, tasks: list[str]) -> str:
+    """The checkpoint folder `--resume RESUME` names ('latest': the newest in `root`), checked to
+    be an mft checkpoint of the same tasks; reads only its trainer_state.json, so the command
+    line runs it before any process group and the trainer again before loading the engine.
+    Raises FileNotFoundError (no checkpoint) or ConfigError (other tasks), naming the fix."""
+    path = resume
+    if resume == "latest":
+        pointer = os.path.join(root, "latest")
+        if not os.path.isfile(pointer):
+            raise FileNotFoundError(f"--resume latest: no checkpoint in {root}; "
+                                    "start without --resume or give a checkpoint folder")
+        with open(pointer, encoding="utf-8") as f:
+            path = os.path.join(root, f.read().strip())
+    trained = read_trainer_state(path, root).get("tasks")
+    if trained != tasks:
+        raise ConfigError(f"--resume {resume}: {path} was trained on tasks {trained}, this config has {tasks}")
+    return path
+
+
+def read_trainer_state(path: str, root: str) -> dict:
+    """`path`/trainer_state.json; FileNotFoundError saying what a checkpoint folder looks like."""
+    state_file = os.path.join(path, "trainer_state.json")
+    if not os.path.isfile(state_file):
+        raise FileNotFoundError(f"{path} is not an mft checkpoint (no trainer_state.json); "
+                                f"give --resume a folder like {root}/step_000100, or 'latest'")
+    return read_json_file(state_file, "checkpoint state")
 
 
 class Checkpointer:
@@ -117,10 +147,7 @@ class Checkpointer:
 
     def load(self, engine, path: str) -> dict:
         """Restore engine and RNG state from `path`; returns the trainer state."""
-        state_file = os.path.join(path, "trainer_state.json")
-        if not os.path.exists(state_file):
-            raise FileNotFoundError(f"{path} is not an mft checkpoint (no trainer_state.json); "
-                                    f"give --resume a folder like {self.root}/step_000100, or 'latest'")
+        state = read_trainer_state(path, self.root)
         root, tag = os.path.split(os.path.normpath(path))
         loaded, _ = engine.load_checkpoint(root, tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True,
                                            load_module_strict=not self.frozen_base)
@@ -129,8 +156,7 @@ class Checkpointer:
         rng_file = os.path.join(path, f"rng_rank{self.rank}.pt")
         if os.path.exists(rng_file):
             _set_rng_state(torch.load(rng_file, weights_only=False))
-        with open(state_file, encoding="utf-8") as f:
-            return json.load(f)
+        return state
 
 
 def _rng_state() -> dict:

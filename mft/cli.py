@@ -1,7 +1,9 @@
 """Command line of `launch/train.py`: parse, load and check the config, train.
 
 A user's mistake ends in one line, ``mft: error: ...``. Mistakes found before training starts
-(the config, its files, the tokenizer) are the same on every rank, so only rank 0 reports them.
+(the config, its files and records, the tokenizer) are the same on every rank, so only rank 0
+reports them. `--check` stops there, after the model has been built on the meta device, with a
+one-line verdict: what a cluster user runs before queueing a job.
 """
 from __future__ import annotations
 
@@ -13,16 +15,18 @@ import warnings
 
 from data_pipeline import DataError
 
-from .config import RunConfig, load_config
+from .config import RunConfig, deepspeed_dict, load_config
 from .config_loader import ConfigError
 from .logs import setup_logging
-from .preflight import check_run, launch_local_rank, launch_rank
+from .preflight import Checked, check_run, launch_local_rank, launch_rank, launch_world_size
+from .scripts import script_parser
 
 logger = logging.getLogger("mft")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="launch/train.py", description="mft multi-task fine-tuning")
+def parse_args(argv: list[str] | None = None, doc: str | None = None) -> argparse.Namespace:
+    """`doc`: launch/train.py's docstring, the commands --help shows."""
+    parser = script_parser(doc or "mft multi-task fine-tuning", prog="launch/train.py")
     parser.add_argument("--config", required=True, help="run config JSON, e.g. configs/demo_cpu.json")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set training.lr=1e-5 (repeatable)")
@@ -30,23 +34,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="continue from the latest checkpoint, or from the given checkpoint folder")
     parser.add_argument("--stl", action="store_true",
                         help="single-task learning: one training per task, in <output_dir>/stl/<task>")
+    parser.add_argument("--check", action="store_true",
+                        help="check everything up to the first step (config, files, records, tokenizer, model on the "
+                             "meta device, DeepSpeed config), print a one-line verdict and exit without training")
     parser.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, doc: str | None = None) -> int:
+    args = parse_args(argv, doc)
     rank = launch_rank()
     setup_logging(rank)
     try:
         cfg = load_config(args.config, args.overrides)
-        for run in (stl_configs(cfg) if args.stl else [cfg]):
-            check_run(run, local_rank=launch_local_rank(), resume=args.resume)
+        found = [check_run(run, local_rank=launch_local_rank(), resume=args.resume, model=args.check)
+                 for run in (stl_configs(cfg) if args.stl else [cfg])]
     except (ConfigError, DataError, FileNotFoundError) as exc:
         if rank == 0:
             logger.error("mft: error: %s", exc)
         return 2
+    if args.check:
+        if rank == 0:
+            print(verdict(cfg, found), flush=True)
+        return 0
     return _train(cfg, args)
+
+
+def verdict(cfg: RunConfig, found: list[Checked]) -> str:
+    """`--check`'s one line: what was checked and found."""
+    first = found[0]
+    stage = deepspeed_dict(cfg).get("zero_optimization", {}).get("stage", 0)
+    runs = f"{len(found)} single-task runs, " if len(found) > 1 else ""
+    skipped = f", {sum(c.skipped for c in found)} bad records skipped" if any(c.skipped for c in found) else ""
+    return (f"mft: check passed: {runs}{first.tasks} task(s), {sum(c.train_samples for c in found)} train / "
+            f"{sum(c.valid_samples for c in found)} valid samples{skipped}, tokenizer of {first.vocab} tokens, "
+            f"model {'from model.tiny' if cfg.model.tiny is not None else 'builds'}, DeepSpeed ZeRO-{stage} on "
+            f"{launch_world_size()} rank(s); nothing was trained")
 
 
 def _train(cfg: RunConfig, args: argparse.Namespace) -> int:

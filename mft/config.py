@@ -219,13 +219,15 @@ def make_paths_absolute(raw: dict, base: str) -> None:
             container[key] = os.path.normpath(os.path.join(base, value))
 
 
-def read_json_file(path: str, what: str = "config file") -> Any:
-    """A JSON file's content; `ConfigError` naming the file (and line) when it is missing or invalid."""
+def read_json_file(path: str, what: str = "config file", fix: str = "") -> Any:
+    """A JSON file's content; `ConfigError` naming the file (and line) when it is missing or invalid.
+    The one reader of mft's JSON files (configs, DeepSpeed configs, checkpoint states); `fix` is
+    appended to the not-found message."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} not found") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"{path}: {what} not found{'; ' + fix if fix else ''}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); JSON allows no comments or trailing commas") from None
 
@@ -249,11 +251,5 @@ def deepspeed_dict(cfg: RunConfig) -> dict:
     """The DeepSpeed config as a dict (read from its file when given as a path)."""
     if isinstance(cfg.deepspeed, dict):
         return dict(cfg.deepspeed)
-    try:
-        with open(cfg.deepspeed, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"deepspeed: file not found; give a DeepSpeed JSON path or an inline object, "
-                          f"got {cfg.deepspeed!r}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{cfg.deepspeed}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    return read_json_file(cfg.deepspeed, "deepspeed config",
+                          fix="set the key deepspeed to a DeepSpeed JSON path or an inline object")

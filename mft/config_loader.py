@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from typing import Any
@@ -124,11 +125,13 @@ def apply_override(raw: dict, assignment: str) -> None:
     """Apply one `--set a.b.c=value` to the raw dict in place.
 
     The value is parsed as JSON when it parses (numbers, true/false, lists, objects) and taken
-    as a plain string otherwise. Numeric path parts index lists: `data.tasks.0.name=x`.
+    as a plain string otherwise. Numeric path parts index lists: `data.tasks.0.name=x`, or
+    `data.tasks[0].name=x`, the form error messages print.
     """
     if "=" not in assignment:
         raise ConfigError(f"--set: must look like section.key=value, got {assignment!r}")
     path, text = assignment.split("=", 1)
+    path = re.sub(r"\[(\d+)\]", r".\1", path)
     try:
         value = json.loads(text)
     except json.JSONDecodeError:

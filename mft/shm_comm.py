@@ -1,7 +1,12 @@
-"""DeepSpeed's shared-memory all-reduce op on CPU: built safely once per machine, its buffers never leaked.
+"""DeepSpeed's shared-memory all-reduce op on CPU: built safely once per environment, buffers never leaked.
 
 Building. On CPU, DeepSpeed compiles its `deepspeed_shm_comm` op with g++ the first time a process
-group starts (26-98 s here), through torch.utils.cpp_extension. That build folder is guarded by a
+group starts (26-98 s here), through torch.utils.cpp_extension; mft says so in one line before the
+compiler starts. torch keeps builds in ~/.cache/torch_extensions/py<version>_cpu, shared by every
+environment with that Python, so a second virtual environment (another torch or DeepSpeed) would
+reuse a build made against other headers or rebuild over it: inside a virtual environment mft
+keeps them in <sys.prefix>/torch_extensions instead, unless $TORCH_EXTENSIONS_DIR says otherwise
+(`extensions_root`). That build folder is guarded by a
 `lock` file which torch creates, holds open while ninja runs (also on every later load, for a
 moment) and deletes afterwards. A process killed inside that window (a timeout, `kill -9`, Ctrl-C
 at the wrong moment) leaves the file behind, and from then on every DeepSpeed start on the machine
@@ -22,6 +27,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import sys
 import time
 
 logger = logging.getLogger(__name__)
@@ -74,8 +80,18 @@ def exclusive(path: str):
         os.close(fd)  # closing releases the flock
 
 
+def extensions_root() -> str | None:
+    """Where this environment's C++ ops are built: $TORCH_EXTENSIONS_DIR; else, in a virtual
+    environment whose folder is writable, <sys.prefix>/torch_extensions; else None (torch's default)."""
+    if os.environ.get("TORCH_EXTENSIONS_DIR"):
+        return os.environ["TORCH_EXTENSIONS_DIR"]
+    if sys.prefix != sys.base_prefix and os.access(sys.prefix, os.W_OK):
+        return os.path.join(sys.prefix, "torch_extensions")
+    return None
+
+
 def load_comm_op() -> None:
-    """Build (once per machine) and load DeepSpeed's shared-memory comm op, where its accelerator has one."""
+    """Build (once per environment) and load DeepSpeed's shared-memory comm op, where its accelerator has one."""
     import deepspeed.ops
     from deepspeed.accelerator import get_accelerator
     from torch.utils.cpp_extension import _get_build_directory
@@ -83,18 +99,23 @@ def load_comm_op() -> None:
     builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
     if builder is None or not deepspeed.ops.__compatible_ops__.get(builder.NAME, False):
         return  # DeepSpeed will not use it either
+    root = extensions_root()
+    if root:  # torch reads it at each build or load, DeepSpeed's later ops (cpu_adam) included
+        os.environ["TORCH_EXTENSIONS_DIR"] = root
     folder = _get_build_directory(builder.name, verbose=False)
     with exclusive(os.path.join(folder, "mft.flock")):
         torch_lock = os.path.join(folder, "lock")
         if remove_stale_lock(torch_lock):
             logger.warning(f"mft: removed {torch_lock}, left by a process killed while building or loading "
                            f"DeepSpeed's {builder.name} op (every DeepSpeed start would have waited on it forever)")
+        if not os.path.exists(os.path.join(folder, f"{builder.name}.so")):
+            logger.warning(f"mft: compiling DeepSpeed's {builder.name} op for this environment into {folder} "
+                           "(once; about a minute, printing nothing)")
         start = time.monotonic()
         builder.load()
         took = time.monotonic() - start
         if took > 5:
-            logger.warning(f"mft: compiled DeepSpeed's {builder.name} op in {took:.0f} s "
-                           f"(once per machine, cached in {folder})")
+            logger.warning(f"mft: compiled DeepSpeed's {builder.name} op in {took:.0f} s (cached in {folder})")
 
 
 def shm_buffer_path(rank: int) -> str:

@@ -30,7 +30,7 @@ from data_pipeline.packing import first_fit, row_lengths
 
 from . import losses
 from .attention import check_attention, model_inputs
-from .checkpoint import Checkpointer, save_best
+from .checkpoint import Checkpointer, resume_checkpoint, save_best
 from .config import RunConfig, deepspeed_dict
 from .config_loader import ConfigError
 from .distributed import (all_reduce_max, all_reduce_sum, all_reduce_sum_together, barrier, check_same_data,
@@ -444,13 +444,8 @@ class Trainer:
         return path
 
     def _restore(self, resume: str) -> None:
-        path = self.checkpoints.latest() if resume == "latest" else resume
-        if path is None:
-            raise FileNotFoundError(f"--resume latest: no checkpoint in {self.checkpoints.root}; "
-                                    "start without --resume or give a checkpoint folder")
+        path = resume_checkpoint(self.checkpoints.root, resume, self.tasks)
         state = self.checkpoints.load(self.engine, path)
-        if state["tasks"] != self.tasks:
-            raise ValueError(f"{path} was trained on tasks {state['tasks']}, this config has {self.tasks}")
         self.step = state["step"]
         self.sampler.load_state_dict(state["sampler"])
         self.ctl_sampler.load_state_dict(state["ctl_sampler"])

@@ -60,7 +60,7 @@ def _records(n=10):
 ])
 def test_bad_record_names_file_and_line(tmp_path, bad_line, expected):
     config, task = _config(tmp_path, _records(3) + [bad_line] + _records(3))
-    line = _error_line(_run(config))
+    line = _error_line(_run(config, **NO_PROCESS_GROUP))  # found before the process group starts
     assert f"{task}:4" in line and expected in line
     assert "on_bad_record" in line or "seq_length" in line  # the fix
 
@@ -188,3 +188,65 @@ def test_quantization_on_cpu_and_unknown_lora_target_name_the_key(tmp_path):
     line = _error_line(_run(config, "--set", 'model.lora={"target_modules": ["q_proj", "qkv"]}'))
     assert "model.lora.target_modules[1] = 'qkv' matches no linear module" in line and "o_proj, q_proj" in line
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+# A run that starts its process group with this port fails there (ValueError from the rendezvous);
+# a run that stops at preflight never reads it. test_the_poisoned_port_fails_a_run_that_gets_that_far
+# shows the first half, so the tests that pass it show that their error came before the process group.
+NO_PROCESS_GROUP = {"MASTER_PORT": "not-a-port"}
+
+
+def test_the_poisoned_port_fails_a_run_that_gets_that_far(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    proc = _run(config, **NO_PROCESS_GROUP)
+    assert proc.returncode not in (0, 2) and "not-a-port" in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("bad_line, reason, expected", [
+    (json.dumps({"prompt": "x", "completion": ""}), "empty_answer", "'completion' is empty"),
+    (json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
+                              {"role": "user", "content": "and?"}]}), "ends_on_user", "ends on a user turn"),
+    (json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}]}), "bad_fields",
+     "messages[1].role 'bot' is not one of"),
+])
+def test_records_that_would_train_the_wrong_thing_are_refused_or_counted(tmp_path, bad_line, reason, expected):
+    config, task = _config(tmp_path, _records(3) + [bad_line] + _records(3))
+    line = _error_line(_run(config, **NO_PROCESS_GROUP))
+    assert f"{task}:4: " in line and expected in line and "on_bad_record" in line
+    skipping = _run(config, "--set", "data.on_bad_record=skip", "--check", **NO_PROCESS_GROUP)
+    assert skipping.returncode == 0, skipping.stderr[-3000:]
+    assert "1 bad records skipped" in skipping.stdout
+
+
+def test_skip_summary_names_the_first_lines(tmp_path):
+    bad = ["not json", '{"prompt": 1}', json.dumps({"prompt": "x", "completion": ""}), "also not json"]
+    config, task = _config(tmp_path, _records(4) + bad[:2] + _records(2) + bad[2:], on_bad_record="skip")
+    proc = _run(config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert "skipped 4 bad record(s)" in output
+    assert f"(at {task}:5, {task}:6, {task}:9, ...)" in output  # the first three of four
+
+
+def test_bad_records_are_found_before_the_process_group(tmp_path):
+    config, task = _config(tmp_path, _records(3) + [json.dumps({"prompt": "x " * 100, "completion": "y"})])
+    assert f"{task}:4: sample is" in _error_line(_run(config, **NO_PROCESS_GROUP))
+
+
+def test_check_stops_before_the_first_step_with_a_verdict(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    proc = _run(config, "--check", **NO_PROCESS_GROUP)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mft: check passed: 2 task(s), ") and "nothing was trained" in lines[0]
+    assert not (tmp_path / "out" / "checkpoints").exists() and not (tmp_path / "out" / "metrics.jsonl").exists()
+    # what --check finds is what training would find: a bad DeepSpeed key, a missing model folder
+    line = _error_line(_run(config, "--check", "--set", "deepspeed.gradient_clipping=0.5"))
+    assert "deepspeed.gradient_clipping" in line
+
+
+def test_a_hub_id_as_model_path_says_it_is_not_downloaded(tmp_path):
+    config, _ = _config(tmp_path, _records())
+    line = _error_line(_run(config, "--set", "model.path=microsoft/phi-1_5", "--set", "model.tiny=null", **NO_PROCESS_GROUP))
+    assert "microsoft/phi-1_5 does not exist; if 'microsoft/phi-1_5' is a Hugging Face Hub id: mft does not " \
+           "download models" in line and "huggingface-cli download microsoft/phi-1_5 --local-dir" in line

@@ -196,6 +196,24 @@ def test_skip_mode_counts_per_file_and_reason_and_logs_one_line(tmp_path: Path, 
     skip_lines = [line for line in logged if "skipped" in line]
     assert len(skip_lines) == 1 and "\n" not in skip_lines[0]
     assert skip_lines[0].startswith("data: skipped 5 bad record(s): ") and a in skip_lines[0] and b in skip_lines[0]
+    assert f"(at {a}:2, {a}:4, {a}:5)" in skip_lines[0] and f"(at {b}:2, {b}:4)" in skip_lines[0]
+
+
+def test_skipped_lines_are_capped_and_a_cached_entry_names_this_configs_files(tmp_path: Path, tokenizer):
+    """Cache entries are keyed by content: the same records elsewhere hit the entry, and the
+    summary then names the files where this config has them, not where they were first read."""
+    lines = [qa(0), "{", "{", qa(1), {"prompt": "x", "completion": ""}, "{", qa(2), qa(3)]
+    first = write_jsonl(tmp_path / "first" / "a.jsonl", lines)
+    moved = write_jsonl(tmp_path / "moved" / "a.jsonl", lines)
+    logs: list[list[str]] = []
+    for path in (first, moved):
+        logs.append([])
+        cfg = DataConfig(tasks=[TaskConfig("t", [path], valid_fraction=0.25)], on_bad_record="skip")
+        data = build_datasets(cfg, tokenizer, cache_dir=str(tmp_path / "cache"), log=logs[-1].append)
+    assert data.from_cache and data.stats["t"]["skipped_lines"] == {moved: [2, 3, 5]}
+    assert data.stats["t"]["skipped"] == {"empty_answer": 1, "invalid_json": 3}
+    assert f"(at {first}:2, {first}:3, {first}:5, ...)" in logs[0][-1]
+    assert f"(at {moved}:2, {moved}:3, {moved}:5, ...)" in logs[1][-1] and str(first) not in logs[1][-1]
 
 
 def test_utf8_bom_and_blank_lines_are_accepted(tmp_path: Path, tokenizer):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.benchmarks import find_data_dir
+from benchmark_data import DATA
 from eval_helpers import toolchains_or_skip
 from launch_helpers import checkout_env
 
@@ -48,8 +48,10 @@ def write_toy_benchmarks(folder: Path) -> Path:
     return folder
 
 
-def evaluate(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def evaluate(*args: str, check: bool = True, home: Path | None = None) -> subprocess.CompletedProcess:
     env = checkout_env({k: v for k, v in os.environ.items() if k != "MFT_BENCHMARK_DIR"})
+    if home is not None:  # a user without the Hub download cache
+        env = {**{k: v for k, v in env.items() if k != "XDG_CACHE_HOME"}, "HOME": str(home)}
     result = subprocess.run([sys.executable, str(EVALUATE), "--no-progress", *args], capture_output=True, text=True,
                             env=env, timeout=600)
     if check:
@@ -111,21 +113,24 @@ def test_user_errors_are_one_line(tmp_path):
     bad = write_samples(tmp_path / "bad.jsonl", [("HumanEval/0", "x"), ("HumanEval/99", "x")])
     result = evaluate("--samples", str(bad), "--data-dir", str(data), "--out", str(tmp_path / "o"), check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: {bad}:2: task_id 'HumanEval/99' is in none of the chosen "
+    assert result.stderr.strip() == (f"mft: error: {bad}:2: task_id 'HumanEval/99' is in none of the chosen "
                                      "benchmarks (humaneval)")
     result = evaluate("--canonical", "--benchmarks", "humaneval", "--data-dir", str(tmp_path / "nowhere"), check=False)
-    assert result.returncode == 2 and result.stderr.startswith("error: benchmark folder") and "--data-dir" in result.stderr
+    assert result.returncode == 2 and result.stderr.startswith("mft: error: benchmark folder") and "--data-dir" in result.stderr
     result = evaluate("--canonical", "--benchmarks", "mbpp", "--data-dir", str(data), check=False)
     assert result.returncode == 2 and "mbpp/mbpp.jsonl is missing" in result.stderr
+    result = evaluate("--canonical", "--benchmarks", "humaneval", check=False, home=tmp_path)  # no folder at all
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "no benchmark folder" in result.stderr and "--download-benchmarks" in result.stderr
     result = evaluate("--checkpoints", str(tmp_path), "--benchmarks", "humaneval", "--data-dir", str(data), check=False)
     assert result.returncode == 2 and "no Hugging Face model folder" in result.stderr
 
 
-@pytest.mark.skipif(find_data_dir() is None, reason="benchmark data not found: set MFT_BENCHMARK_DIR or put it at ../shared/data")
 def test_canonical_on_real_data(tmp_path):
+    """The real sets where $MFT_BENCHMARK_DIR names them, else the fixture in their layout."""
     toolchains_or_skip("python", "js")
     result = evaluate("--canonical", "--benchmarks", "humaneval,humaneval-x,mbpp", "--languages", "python,js",
-                      "--limit", "3", "--data-dir", str(find_data_dir()), "--out", str(tmp_path / "out"))
+                      "--limit", "3", "--data-dir", str(DATA), "--out", str(tmp_path / "out"))
     summary = last_json(result)
     assert summary["humaneval"]["passed"] == 3 and summary["mbpp"]["total"] == 3
     assert set(summary["humaneval-x"]) == {"python", "js"}

@@ -1,34 +1,29 @@
-"""Each language: real canonical solutions pass, and wrong completions fail for the right reason.
+"""Each language: canonical solutions pass, and wrong completions fail for the right reason.
 
-Needs the benchmark data (../shared/data or $MFT_BENCHMARK_DIR) and the toolchains
-(`bash eval/toolchains/install.sh`); without them the tests skip, except in CI where a missing
-toolchain fails.
+Reads the real sets where $MFT_BENCHMARK_DIR names them, else the fixture (tests/benchmark_data.py).
+Needs the toolchains (`bash eval/toolchains/install.sh`); without them the tests skip, except in
+CI where a missing toolchain fails.
 """
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from eval.benchmarks import find_data_dir, load_suites
-from eval.benchmarks.files import ENV_VAR
+from benchmark_data import DATA, REAL
+from eval.benchmarks import load_suites
 from eval.execution import Job, execute_all
 from eval.sandbox import SandboxPool
 from eval_helpers import runner_or_skip
 
-DATA = find_data_dir()
-pytestmark = pytest.mark.skipif(
-    DATA is None or not DATA.is_dir(), reason=f"benchmark data not found: set {ENV_VAR} or put it at ../shared/data"
-)
-
-# problems per language: the first few, plus those that need boost, openssl, js-md5 or crypto/md5
-CANONICAL = {
+# real sets, problems per language: the first few, plus those that need boost, openssl, js-md5 or
+# crypto/md5; the fixture's three problems per language cover openssl, js-md5 and crypto/md5
+REAL_CANONICAL = {
     "python": (0, 1, 2, 53),
     "cpp": (0, 1, 22, 137, 162),
     "java": (0, 1, 2),
     "js": (0, 1, 162),
     "go": (0, 1, 162),
 }
+CANONICAL = REAL_CANONICAL if REAL else {language: (0, 1, 2) for language in REAL_CANONICAL}
 # completions of problem 0 (has_close_elements) that fail in a known way
 WRONG = {
     "python": {
@@ -113,12 +108,16 @@ def test_ending_the_process_with_status_0_before_the_tests_fails(pool, language)
 
 
 def test_javascript_reference_errors_are_reported(pool):
-    """JavaScript/112 and /155 have wrong reference solutions: only stderr from console.assert shows it."""
+    """A program that only console.assert's stderr shows wrong is a wrong answer: problem 0 answered
+    with the comma operator's mistake (`return (true, false)`), and in the real sets the reference
+    solutions of JavaScript/112 and /155, which are wrong that way."""
     runner = runner_or_skip("js")
     suite = load_suites(["humaneval-x"], data_dir=DATA, languages=["js"])[0]
-    problems = [suite.problem("JavaScript/112"), suite.problem("JavaScript/155")]
-    verdicts = dict(execute_all(pool, [Job(runner, suite.assemble(p, p.reference)) for p in problems]))
-    assert [verdicts[i].kind for i in range(2)] == ["wrong_answer", "wrong_answer"]
+    sources = [suite.assemble(suite.problems[0], "  return (true, false)\n}\n")]
+    if REAL:
+        sources += [suite.assemble(p, p.reference) for p in (suite.problem("JavaScript/112"), suite.problem("JavaScript/155"))]
+    verdicts = dict(execute_all(pool, [Job(runner, source) for source in sources]))
+    assert [verdicts[i].kind for i in range(len(sources))] == ["wrong_answer"] * len(sources)
     assert "Assertion failed" in verdicts[0].detail
 
 
@@ -126,8 +125,10 @@ def test_humaneval_and_mbpp_references_pass(pool):
     runner = runner_or_skip("python")
     jobs = []
     for suite in load_suites(["humaneval", "mbpp"], data_dir=DATA):
-        # MBPP/367 needs its test_setup_code after the solution
-        chosen = suite.problems[:3] + ((suite.problem(367),) if suite.benchmark == "mbpp" else ())
+        # a problem with test_setup_code (MBPP/367; the fixture's MBPP/13) needs it after the solution
+        with_setup = tuple(p for p in suite.problems if p.record.get("test_setup_code"))[:1]
+        chosen = suite.problems[:3] + with_setup
+        assert suite.benchmark != "mbpp" or with_setup
         jobs += [Job(runner, suite.assemble(p, p.reference)) for p in chosen]
     assert all(v.passed for _, v in execute_all(pool, jobs))
 

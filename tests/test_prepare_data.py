@@ -159,7 +159,7 @@ def test_cli_reports_a_malformed_record_in_one_line_without_a_traceback(tmp_path
                            "--input", src, "--out", str(tmp_path / "o")], capture_output=True, text=True,
                           env=checkout_env())
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"prepare_data: error: {src}:2: 'chat_rounds' is not a list (got a JSON number); "
+    assert proc.stderr.strip() == (f"mft: error: {src}:2: 'chat_rounds' is not a list (got a JSON number); "
                                    "fix the record or pass --on-bad skip")
     assert not os.path.exists(tmp_path / "o" / "t.train.jsonl")
 

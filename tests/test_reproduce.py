@@ -52,7 +52,7 @@ def test_seeds_run_in_their_own_folders_the_configs_seed_where_it_always_ran():
     assert [(r.name, r.seed, r.output_dir) for r in runs] == [
         ("uniform", 42, "/out/runs/uniform"), ("uniform", 43, "/out/runs/uniform.seed43"),
         ("coba", 42, "/out/runs/coba"), ("coba", 43, "/out/runs/coba.seed43")]
-    with pytest.raises(ValueError, match="--seeds must be >= 1"):
+    with pytest.raises(ValueError, match="--num-seeds must be >= 1"):
         seeds(cfg, 0)
 
 
@@ -189,6 +189,6 @@ def test_one_paired_section_per_baseline_that_ran():
 
 def test_paired_against_a_method_that_does_not_run_is_refused(tmp_path, capsys):
     code = load_script("reproduce").main(["--config", COMPARE, "--out", str(tmp_path / "out"), "--methods", "uniform,coba",
-                     "--seeds", "2", "--paired-against", "uniform,unifrom"])
+                     "--num-seeds", "2", "--paired-against", "uniform,unifrom"])
     assert code == 2 and not (tmp_path / "out").exists()  # refused before anything trains
     assert "--paired-against: unifrom is not among the methods of this run (uniform, coba)" in capsys.readouterr().err

@@ -12,17 +12,17 @@ import pytest
 from data_pipeline import load_tokenizer
 from data_pipeline.encode import Encoder
 from data_pipeline.records import Turn
-from eval.benchmarks import find_data_dir, load_suites
+from benchmark_data import DATA
+from eval.benchmarks import load_suites
 from launch_helpers import ROOT, run_process
 
-pytestmark = [pytest.mark.distributed,
-              pytest.mark.skipif(find_data_dir() is None, reason="benchmark data not found: set MFT_BENCHMARK_DIR")]
+pytestmark = pytest.mark.distributed
 
 
 def reproduce(out, cache, *extra: str):
     cmd = [sys.executable, f"{ROOT}/launch/reproduce.py", "--config", f"{ROOT}/configs/compare_cpu.json",
-           "--out", str(out), "--methods", "uniform", "--ranks", "1", "--benchmark-limit", "3",
-           "--max-new-tokens", "24", "--workers", "2", "--data-dir", str(find_data_dir()),
+           "--out", str(out), "--methods", "uniform", "--ranks", "1", "--limit", "3",
+           "--max-new-tokens", "24", "--workers", "2", "--data-dir", str(DATA),
            "--set", "training.max_steps=4", "--set", "validation.interval=2", "--set", f"data.cache_dir={cache}",
            "--set", 'reproduce.benchmarks=["humaneval", "mbpp"]', *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -43,7 +43,7 @@ def test_reproduce_scores_benchmarks_in_the_trained_prompt_format(tmp_path):
     assert json.loads((best / "prompt_format.json").read_text())["chat_template"] == "auto"  # the trainer's record
     tokenizer = load_tokenizer(str(best))
     encoder = Encoder(tokenizer, "auto")
-    suites = {s.key: s for s in load_suites(["humaneval", "mbpp"], data_dir=find_data_dir())}
+    suites = {s.key: s for s in load_suites(["humaneval", "mbpp"], data_dir=DATA)}
     for column, key in enumerate(("humaneval", "mbpp")):
         lines = [json.loads(x) for x in (run / "eval" / "best" / f"{key}.jsonl").read_text().splitlines()]
         assert len(lines) == 3

@@ -25,7 +25,7 @@ def _run(folder, loss, gz):
 
 
 def _args(out, *extra):
-    return ["--config", COMPARE, "--out", str(out), "--methods", "uniform,coba", "--seeds", "2", *extra]
+    return ["--config", COMPARE, "--out", str(out), "--methods", "uniform,coba", "--num-seeds", "2", *extra]
 
 
 def test_report_only_rebuilds_the_report_from_scored_runs_plain_or_gzipped(tmp_path):

@@ -1,4 +1,4 @@
-"""launch/reproduce.py --seeds 2 end to end: two methods x two seeds of a few demo steps on one rank,
+"""launch/reproduce.py --num-seeds 2 end to end: two methods x two seeds of a few demo steps on one rank,
 each seed its own run (different weights), the table with mean ± sd and the seed count, the paired
 CoBa - uniform comparison, and a second call that reuses every run and score."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ TASKS = ("copy", "addition", "reverse")
 
 def reproduce(out, cache, tests):
     cmd = [sys.executable, f"{ROOT}/launch/reproduce.py", "--config", f"{ROOT}/configs/compare_cpu.json",
-           "--out", str(out), "--methods", "uniform,coba", "--ranks", "1", "--seeds", "2",
+           "--out", str(out), "--methods", "uniform,coba", "--ranks", "1", "--num-seeds", "2",
            "--set", "training.max_steps=3", "--set", "validation.interval=3", "--set", f"data.cache_dir={cache}",
            "--set", 'reproduce.overrides={"coba": {"weighting.params.warmup_steps": 0, '
                     '"weighting.params.history_window": 2}}']

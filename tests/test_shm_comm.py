@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mft.shm_comm import exclusive, lock_holders, remove_stale_lock
+from mft.shm_comm import exclusive, extensions_root, load_comm_op, lock_holders, remove_stale_lock
 
 from launch_helpers import ROOT, TRAIN, checkout_env, run_process
 from test_cli_errors import _config, _records
@@ -91,7 +91,8 @@ def test_training_starts_despite_a_stale_torch_build_lock(tmp_path):
     # build (or find) the op in the machine's own cache first, so the copy below needs no compiler
     subprocess.run([sys.executable, "-c", "from mft.shm_comm import load_comm_op; load_comm_op()"],
                    cwd=ROOT, env=checkout_env(env), check=True, timeout=600, capture_output=True)
-    built = _get_build_directory(builder.name, verbose=False)
+    root = extensions_root()  # where that process built it: this environment's folder
+    built = os.path.join(root, builder.name) if root else _get_build_directory(builder.name, verbose=False)
     extensions = tmp_path / "extensions"
     shutil.copytree(built, extensions / builder.name, ignore=shutil.ignore_patterns("lock", "mft.flock"))
     stale = extensions / builder.name / "lock"
@@ -104,3 +105,61 @@ def test_training_starts_despite_a_stale_torch_build_lock(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"removed {stale}" in proc.stderr
     assert not stale.exists()
+
+
+class FakeBuilder:
+    """DeepSpeed's op builder as load_comm_op sees it; `load` writes the library, as a build does."""
+
+    NAME = name = "fake_shm_comm"
+
+    def __init__(self, events):
+        self.events = events
+
+    def load(self):
+        from torch.utils.cpp_extension import _get_build_directory
+
+        self.events.append(("load", os.environ.get("TORCH_EXTENSIONS_DIR")))
+        folder = _get_build_directory(self.name, verbose=False)
+        open(os.path.join(folder, f"{self.name}.so"), "w").close()
+
+
+@pytest.fixture
+def fake_builder(monkeypatch):
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    events = []
+    monkeypatch.setattr(get_accelerator(), "create_op_builder", lambda name: FakeBuilder(events))
+    monkeypatch.setitem(deepspeed.ops.__compatible_ops__, FakeBuilder.NAME, True)
+    return events
+
+
+def test_a_build_is_announced_before_it_starts_and_kept_in_the_environment(tmp_path, monkeypatch, fake_builder):
+    """Inside a virtual environment (here a fake one in tmp_path) the op is built into it, with a
+    line before the build; a second start finds the build and says nothing."""
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    (tmp_path / "venv").mkdir()
+    monkeypatch.setattr("logging.Logger.warning", _recording_warning(fake_builder))  # in order with the load
+    load_comm_op()
+    folder = str(tmp_path / "venv" / "torch_extensions")
+    assert fake_builder[0][0] == "announce" and f"compiling DeepSpeed's fake_shm_comm op" in fake_builder[0][1]
+    assert fake_builder[1] == ("load", folder) and os.path.isfile(os.path.join(folder, "fake_shm_comm", "fake_shm_comm.so"))
+    del fake_builder[:]
+    load_comm_op()
+    assert fake_builder == [("load", folder)]  # built: nothing to announce
+
+
+def test_torch_extensions_dir_wins_over_the_environment_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "mine"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    assert extensions_root() == str(tmp_path / "mine")
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR")
+    monkeypatch.setattr(sys, "prefix", sys.base_prefix)  # no virtual environment: torch's default
+    assert extensions_root() is None
+
+
+def _recording_warning(events):
+    def warning(self, message, *args, **kwargs):
+        events.append(("announce", message))
+    return warning

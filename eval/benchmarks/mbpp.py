@@ -1,5 +1,8 @@
 """MBPP (Austin et al. 2021): the 500 test problems (task ids 11-510), scored by their 3 asserts.
 
+A file with only some of a split's ids (the tests' fixture) gives the problems it has; the
+summary's `total` says how many were scored.
+
 Prompts, as in the paper: "You are an expert Python programmer, and here is your task: {text}
 Your code should pass these tests:\\n\\n{the three asserts}\\n[BEGIN]\\n", preceded in the
 3-shot form (the default) by tasks 2, 3 and 4 as worked examples that end "\\n[DONE]";
@@ -50,12 +53,12 @@ def load(data_dir: Path, prompt_style: str = "3shot", split: str = "test") -> Su
     records = read_jsonl(path)
     require_keys(path, records, ("task_id", "text", "code", "test_list"))
     by_id = {int(r["task_id"]): r for r in records}
-    missing = [i for i in (*FEW_SHOT_IDS, *SPLITS[split]) if i not in by_id]
-    if missing:
-        raise EvalError(f"{path} lacks MBPP task ids {missing[:5]}...; use the full 974-problem file")
+    chosen = [i for i in SPLITS[split] if i in by_id]
+    missing = [i for i in FEW_SHOT_IDS if i not in by_id]
+    if missing or not chosen:
+        what = f"the few-shot examples {missing}" if missing else f"every task id of the {split} split"
+        raise EvalError(f"{path} lacks {what}; use the full 974-problem file (docs/evaluation.md, Benchmark files)")
     shots = [by_id[i] for i in FEW_SHOT_IDS] if prompt_style == "3shot" else []
-    problems = tuple(
-        Problem(f"MBPP/{i}", build_prompt(by_id[i], shots), by_id[i]["code"], by_id[i]) for i in SPLITS[split]
-    )
-    aliases = {str(i): f"MBPP/{i}" for i in SPLITS[split]}
+    problems = tuple(Problem(f"MBPP/{i}", build_prompt(by_id[i], shots), by_id[i]["code"], by_id[i]) for i in chosen)
+    aliases = {str(i): f"MBPP/{i}" for i in chosen}
     return Suite("mbpp", "python", problems, STOPS, assemble, aliases)

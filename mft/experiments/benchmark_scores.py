@@ -13,7 +13,7 @@ own `stl/<task>/best`, and a code suite is scored with the model of the task nam
 
 Results are cached per run: per sample under `<output_dir>/eval/` (an interrupted scoring
 resumes) and as a whole in `<output_dir>/benchmarks.json` (`benchmarks-limitN.json` for
---benchmark-limit N).
+--limit N).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ TASK_METRICS = ("qa_f1", "bleu", "perplexity")
 @dataclass(frozen=True)
 class BenchmarkOptions:
     limit: int | None = None  # the first N problems of each suite (quick checks)
-    data_dir: str | None = None  # benchmark folder; default $MFT_BENCHMARK_DIR or ../shared/data
+    data_dir: str | None = None  # benchmark folder; default: eval.benchmarks.find_data_dir()
     max_new_tokens: int = 512
     batch_size: int = 8
     workers: int | None = None  # programs run at once; default the CPU count

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from .benchmark_scores import BenchmarkOptions, benchmark_scores
 from .run_logs import read_log
-from ..config import RunConfig
+from ..config import RunConfig, load_config
+from ..config_loader import ConfigError
 from ..weighting import available_methods
 from ..weighting.coba import ABLATIONS
 
@@ -80,7 +81,7 @@ def method_overrides(cfg: RunConfig, name: str) -> list[str]:
 def seeds(cfg: RunConfig, count: int) -> list[int]:
     """The training seeds of a `count`-seed reproduction: the config's, then the next ones."""
     if count < 1:
-        raise ValueError(f"--seeds must be >= 1, got {count}")
+        raise ValueError(f"--num-seeds must be >= 1, got {count}")
     return [cfg.training.seed + i for i in range(count)]
 
 
@@ -93,6 +94,26 @@ def plan(cfg: RunConfig, methods: list[str], out: str, seed_list: list[int] | No
             folder = name if seed == cfg.training.seed else f"{name}.seed{seed}"
             runs.append(MethodRun(name, os.path.join(out, "runs", folder), sets, stl=name == "stl", seed=seed))
     return runs
+
+
+def check_before_training(cfg: RunConfig, runs: list[MethodRun], config_path: str, extra: list[str]) -> None:
+    """What would otherwise stop the comparison after hours of training, checked before the first
+    run: every task's test files (the scores are computed on them) and each method's final config
+    (its overrides on top of the config and --set). Raises ConfigError naming the key and the fix."""
+    for i, task in enumerate(cfg.data.tasks):
+        if not task.test:
+            raise ConfigError(f"data.tasks[{i}].test: task {task.name!r} has no test files, and the comparison "
+                              "scores every method on them; add test files to each task (as configs/compare_cpu.json "
+                              "does), or train this config with launch/train.py")
+        for j, path in enumerate(task.test):
+            if not os.path.isfile(path):
+                raise ConfigError(f"{path}: file not found; fix data.tasks[{i}].test[{j}] (task {task.name!r})")
+    for name in dict.fromkeys(run.name for run in runs):
+        overrides = next(run.overrides for run in runs if run.name == name)
+        try:
+            load_config(config_path, [*overrides, *extra])
+        except ConfigError as exc:
+            raise ConfigError(f"method {name}: {exc}") from None
 
 
 def is_finished(run: MethodRun, cfg: RunConfig) -> bool:
