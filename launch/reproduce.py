@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         cfg, runs, seed_list, baselines, options = prepare(args)
+        if args.report_only:
+            check_scored(cfg, runs, seed_list, options)
     except (ConfigError, EvalError, ImportError, ValueError) as exc:
         return fail(exc)
     try:
@@ -87,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 def compare(args: argparse.Namespace, argv: list[str] | None, cfg, runs, seed_list, baselines, options) -> int:
     """Train what is not finished, score every run, write the report."""
     out = os.path.abspath(args.out)
-    if args.report_only:
-        check_scored(cfg, runs, seed_list, options)
-    elif cfg.model.base:  # a fine-tuning config: pretrain its base model first (once; it is cached)
+    if cfg.model.base and not args.report_only:  # a fine-tuning config: pretrain its base model first (once; it is cached)
         ensure_base(load_base_config(cfg.model.base))
     for run in runs:
         if not args.report_only and not is_finished(run, cfg):

@@ -52,8 +52,8 @@ def test_reproduce_refuses_a_config_without_test_files_before_training(tmp_path,
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("training.lrr=1", "training.lrr is not a valid key; did you mean 'training.lr'?"),
-    ('reproduce.overrides={"coba": {"weighting.valid_batchez": 2}}', "method coba: weighting.valid_batchez is not"),
+    ("training.lrr=1", "training.lrr: not a valid key; did you mean 'training.lr'?"),
+    ('reproduce.overrides={"coba": {"weighting.valid_batchez": 2}}', "method coba: weighting.valid_batchez: not a valid key"),
     ("data.tasks[0].test=missing.jsonl", "missing.jsonl: file not found; fix data.tasks[0].test[0]"),
     ('reproduce.benchmarks=["humaneval"]', "no benchmark folder"),
 ])
