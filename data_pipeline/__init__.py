@@ -8,6 +8,9 @@ Usage (see each name's docstring)::
     sampler = GlobalBatchSampler(len(rows), world_size=W, rank=r, micro_batch_size=B,
                                  grad_accum=A, seed=seed,
                                  lengths=row_lengths(data.train, rows))  # only if cfg.group_by_length
+    # or, with data.mixing (mixing.py: proportions; mixture.py: the sampler):
+    rows, row_task = plan_task_rows(data.train, cfg.mode, cfg.seq_length, seed)
+    sampler = TaskMixSampler(row_task, K, proportions, world_size=W, rank=r, ...)
     collate = Collator(data.train, cfg.seq_length, tok.pad_token_id)   # pads to the longest row
     for micro in sampler.next_step():                                  # A micro-batches
         batch = collate([rows[i] if i is not None else None for i in micro])
@@ -19,24 +22,29 @@ checking a config does not.
 """
 
 from .build import MultiTaskData, build_datasets
-from .config import DataConfig, TaskConfig
+from .config import DataConfig, MixingConfig, TaskConfig
 from .errors import DataError
-from .packing import plan_rows, row_lengths
+from .mixture import ProportionalSampler, TaskMixSampler
+from .packing import plan_rows, plan_task_rows, row_lengths
 from .samplers import GlobalBatchSampler, StratifiedValidSampler, shard_rows
 from .storage import TokenizedSplit
 from .tokenizers import load_tokenizer, train_sentencepiece
 
 __all__ = [
     "DataConfig",
+    "MixingConfig",
     "TaskConfig",
     "DataError",
     "build_datasets",
     "MultiTaskData",
     "TokenizedSplit",
     "plan_rows",
+    "plan_task_rows",
     "row_lengths",
     "Collator",
     "GlobalBatchSampler",
+    "ProportionalSampler",
+    "TaskMixSampler",
     "StratifiedValidSampler",
     "shard_rows",
     "block_causal_mask",
