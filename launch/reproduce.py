@@ -30,6 +30,7 @@ from mft.config import load_config
 from mft.logs import setup_logging
 from mft.report import figures, markdown_table, mean_records, paired_sections, pyplot
 from mft.reproduce import benchmark, is_finished, plan, read_metrics, score, seeds, train
+from mft.task_mix import mix_table, read_run_mix
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         lines += paired_sections(scores, run_seeds, tasks, baselines)
     if figure_note:
         lines += [figure_note, ""]
+    mixes = {run.name: m for run in first_seed if not run.stl and (m := read_run_mix(run.output_dir))}
+    if mixes:
+        lines += ["## Realised task mix", "", "Each task's share of the training slots drawn (samples; packed "
+                  "rows of one task under a per-task data.mixing) and its passes over its data, seed "
+                  f"{seed_list[0]} (docs/mixing.md).", "", mix_table(mixes), ""]
     if benchmarks:
         lines += ["## Benchmarks", "", _benchmark_caption(args.benchmark_limit), "",
                   benchmark_table(named_by_metric(benchmarks), row_label="method"), ""]

@@ -11,7 +11,9 @@ the config loads, the combinations that make no sense (docs/mixing.md).
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -125,3 +127,22 @@ def mix_lines(mix: dict) -> list[str]:
         lines.append(f"  {t:>16}: {p:.3f} / {mix['realised_proportion'][t]:.3f}, {mix['task_samples'][t]} samples, "
                      f"{mix['task_epochs'][t]:.2f} epochs")
     return lines
+
+
+def read_run_mix(output_dir: str) -> dict | None:
+    """The realised mix from a finished run's summary.json (None for runs from before data.mixing)."""
+    path = os.path.join(output_dir, "summary.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("mix")
+
+
+def mix_table(mixes: dict[str, dict]) -> str:
+    """Markdown: per run (row), each task's realised share of the slots drawn and its epochs."""
+    tasks = list(next(iter(mixes.values()))["realised_proportion"])
+    lines = ["| run | mix | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 2) + "|"]
+    for name, mix in mixes.items():
+        cells = [f"{mix['realised_proportion'][t]:.3f} ({mix['task_epochs'][t]:.2f} ep)" for t in tasks]
+        lines.append(f"| {name} | {mix['strategy']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

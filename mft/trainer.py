@@ -108,7 +108,7 @@ class Trainer:
         barrier()
         self.data = build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=lambda *_: None)
         self.tasks = list(self.data.task_names)
-        k, seed, t = len(self.tasks), cfg.training.seed, cfg.training
+        k, seed = len(self.tasks), cfg.training.seed
         self.mix = TaskMix(cfg, self.data, world_size=self.dist.world_size, rank=self.dist.rank)  # data.mixing
         self.train_rows, self.sampler = self.mix.rows, self.mix.sampler
         valid_rows = plan_rows(self.data.valid, d.mode, d.seq_length, seed)  # by length: little padding

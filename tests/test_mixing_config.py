@@ -3,6 +3,7 @@ when the config loads (or, for what depends on the data, when the trainer builds
 before the first step); TaskMix builds the samplers and loss weights the config asks for."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from data_pipeline import GlobalBatchSampler, MultiTaskData, TokenizedSplit, plan_rows
 from mft.config import load_config
 from mft.config_loader import ConfigError
-from mft.task_mix import TaskMix
+from mft.task_mix import TaskMix, mix_table, read_run_mix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FINETUNE = os.path.join(ROOT, "configs", "finetune_cpu.json")
@@ -110,3 +111,21 @@ def test_apply_sampling_sets_proportions_from_the_weights_and_averages_tokens():
     assert loss.loss_weights([0.7, 0.1, 0.1, 0.1], tokens).tolist() == [0.7, 0.1, 0.1, 0.1]
     loss.before_batch(1, np.array([0.4, 0.3, 0.3, 0.0]))  # apply "loss": the weights leave the mix alone
     assert loss.sampler.proportions == pytest.approx(np.array([600, 600, 1500, 120]) / 2820)
+
+
+def test_the_realised_mix_reaches_the_summary_and_the_report_table(tmp_path):
+    m = mix(FIXED, world=1)
+    for _ in range(100):
+        m.sampler.next_step()
+    summary = m.summary()
+    assert summary["strategy"] == "fixed"
+    assert list(summary["realised_proportion"].values()) == pytest.approx([0.5, 0.25, 0.125, 0.125], abs=0.01)
+    assert summary["task_samples"]["copy"] == m.sampler.cursors[0]  # one sample per row here
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text(json.dumps({"steps": 100, "mix": summary}))
+    assert read_run_mix(str(tmp_path / "run")) == summary
+    assert read_run_mix(str(tmp_path / "missing")) is None
+    table = mix_table({"uniform": read_run_mix(str(tmp_path / "run"))}).splitlines()
+    assert table[0] == "| run | mix | copy | sort | addition | reverse |"
+    r = summary["realised_proportion"]["copy"]
+    assert table[2].startswith(f"| uniform | fixed | {r:.3f} ({summary['task_epochs']['copy']:.2f} ep) |")
