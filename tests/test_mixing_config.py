@@ -8,8 +8,10 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from data_pipeline import GlobalBatchSampler, MultiTaskData, TokenizedSplit, plan_rows
+from mft import losses
 from mft.config import load_config
 from mft.config_loader import ConfigError
 from mft.task_mix import TaskMix, mix_table, read_run_mix
@@ -100,6 +102,9 @@ def test_apply_sampling_sets_proportions_from_the_weights_and_averages_tokens():
     m = mix(["weighting.apply=sampling"])
     tokens = np.array([30.0, 0.0, 10.0, 60.0])
     assert m.loss_weights([0.7, 0.1, 0.1, 0.1], tokens).tolist() == tokens.tolist()
+    sums = torch.tensor([6.0, 0.0, 5.0, 9.0], dtype=torch.float64)  # the tasks' token-loss sums
+    loss = losses.weighted_loss(sums, torch.as_tensor(tokens), torch.as_tensor(m.loss_weights([0.7, 0.1, 0.1, 0.1], tokens)))
+    assert float(loss) == pytest.approx(20.0 / 100.0)  # the plain token average: all sums / all tokens
     m.before_batch(1, np.array([0.4, 0.3, 0.3, 0.0]))
     assert m.sampler.proportions.tolist() == [0.4, 0.3, 0.3, 0.0]
     m.sampler.next_step()
