@@ -1,13 +1,14 @@
 """Rows: which samples go together into one sequence of seq_length tokens.
 
 padding mode: one sample per row, in sample order (the batch sampler shuffles rows).
-Per-task mixing (`plan_task_rows`, data.mixing other than proportional) packs each task apart,
-so that every row belongs to one task and the sampler can draw tasks in any proportions.
 pack mode: the samples are shuffled with `seed`, then packed FIRST-FIT in that order: each
 sample goes into the earliest-opened row that still has room for it, else opens a new row.
 First-fit fills rows much better than next-fit (which only looks at the newest row) while
 keeping the result a deterministic function of (lengths, seq_length, seed). A max-segment-tree
 over the rows' free space finds that row in O(log rows).
+
+Per-task mixing (`plan_task_rows`, a data.mixing strategy other than proportional) packs each
+task apart, so that every row belongs to one task and the sampler can draw tasks in any proportions.
 """
 
 from __future__ import annotations
