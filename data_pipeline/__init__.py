@@ -8,6 +8,9 @@ Usage (see each name's docstring)::
     sampler = GlobalBatchSampler(len(rows), world_size=W, rank=r, micro_batch_size=B,
                                  grad_accum=A, seed=seed,
                                  lengths=row_lengths(data.train, rows))  # only if cfg.group_by_length
+    # or, with data.mixing (mixing.py: proportions; mixture.py: the sampler):
+    rows, row_task = plan_task_rows(data.train, cfg.mode, cfg.seq_length, seed)
+    sampler = TaskMixSampler(row_task, K, proportions, world_size=W, rank=r, ...)
     collate = Collator(data.train, cfg.seq_length, tok.pad_token_id)   # pads to the longest row
     for micro in sampler.next_step():                                  # A micro-batches
         batch = collate([rows[i] if i is not None else None for i in micro])
@@ -25,9 +28,10 @@ from importlib import import_module
 # each public name -> the module that defines it, imported on first use
 _HOMES = {
     "MultiTaskData": "build", "build_datasets": "build",
-    "DataConfig": "config", "TaskConfig": "config",
+    "DataConfig": "config", "MixingConfig": "config", "TaskConfig": "config",
     "DataError": "errors",
-    "plan_rows": "packing", "row_lengths": "packing",
+    "plan_rows": "packing", "plan_task_rows": "packing", "row_lengths": "packing",
+    "ProportionalSampler": "mixture", "TaskMixSampler": "mixture",
     "GlobalBatchSampler": "samplers", "StratifiedValidSampler": "samplers", "shard_rows": "samplers",
     "TokenizedSplit": "storage",
     "load_tokenizer": "tokenizers", "train_sentencepiece": "tokenizers",

@@ -7,10 +7,12 @@ values and their combinations and raises `DataError` naming the offending key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from .choices import check_choices
 from .errors import DataError
+from .mixing import STRATEGIES
 
 MODES = ("padding", "pack")
 SCHEMAS = ("auto", "mftcoder", "chat", "plain")
@@ -27,6 +29,7 @@ class TaskConfig:
     valid: list[str] = field(default_factory=list)  # if empty, valid_fraction of train is held out
     valid_fraction: float = 0.0
     test: list[str] = field(default_factory=list)  # held-out files for evaluation only; never trained or validated on
+    weight: float | None = None  # data.mixing.strategy "fixed": this task's relative share of the slots (> 0)
 
     def validate(self, key: str = "task") -> None:
         """Raise `DataError` naming `key` (e.g. ``data.tasks[1]``) if a value is unusable."""
@@ -49,6 +52,43 @@ class TaskConfig:
 
 
 @dataclass
+class MixingConfig:
+    """How often each task is drawn (docs/mixing.md): data_pipeline.mixing's strategies."""
+
+    # "proportional" (by size, the default) | "fixed" (tasks' weight) | "temperature" | "unimax"
+    strategy: str = field(default="proportional", metadata={"choices": STRATEGIES})
+    temperature: float | None = None  # "temperature": p_i proportional to n_i^(1/T), T > 0
+    max_epochs: float | None = None  # "unimax": the most passes over any one task, >= 1
+
+    def validate(self) -> None:
+        """Raise `DataError` naming the first unusable ``data.mixing`` key."""
+        check_choices(self, "data.mixing", DataError)
+        for key, strategy, rule in (("temperature", "temperature", "a number > 0, e.g. 2.0"),
+                                    ("max_epochs", "unimax", "a number >= 1, e.g. 4")):
+            value = getattr(self, key)
+            if value is None and self.strategy == strategy:
+                raise DataError(f"data.mixing.{key}: strategy {strategy!r} needs it; set {rule}")
+            if value is not None and self.strategy != strategy:
+                raise DataError(f"data.mixing.{key}: only used with strategy {strategy!r} (now {self.strategy!r}); "
+                                "remove it or change data.mixing.strategy")
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise DataError(f"data.mixing.temperature: must be a number > 0, got {self.temperature!r}")
+        if self.max_epochs is not None and not (math.isfinite(self.max_epochs) and self.max_epochs >= 1):
+            raise DataError(f"data.mixing.max_epochs: must be a number >= 1 (passes over a task), got {self.max_epochs!r}")
+
+    def check_weight(self, task: TaskConfig, key: str) -> None:
+        """A task's `weight` is required, finite and > 0 under "fixed", and absent otherwise."""
+        if self.strategy != "fixed":
+            if task.weight is not None:
+                raise DataError(f"{key}.weight: only used with data.mixing.strategy 'fixed' (now {self.strategy!r}); "
+                                "remove it or set the strategy to fixed")
+        elif task.weight is None:
+            raise DataError(f"{key}.weight: data.mixing.strategy 'fixed' needs a weight > 0 for task {task.name!r}")
+        elif not (math.isfinite(task.weight) and task.weight > 0):
+            raise DataError(f"{key}.weight: must be a finite number > 0, got {task.weight!r} (task {task.name!r})")
+
+
+@dataclass
 class DataConfig:
     """All data settings; see each field's comment."""
 
@@ -67,6 +107,7 @@ class DataConfig:
     chat_template: str = field(default="auto", metadata={"choices": CHAT_TEMPLATE_SETTINGS})
     only_task: str = ""  # single-task learning (STL): train and validate on this task alone
     group_by_length: bool = False  # batches of rows of similar length (less padding); see samplers.py
+    mixing: MixingConfig = field(default_factory=MixingConfig)  # how often each task is drawn
 
     def __post_init__(self) -> None:
         self.validate()
@@ -86,6 +127,12 @@ class DataConfig:
             )
         if not isinstance(self.group_by_length, bool):
             raise DataError(f"data.group_by_length: must be true or false, got {self.group_by_length!r}")
+        if not isinstance(self.mixing, MixingConfig):
+            raise DataError(f"data.mixing: expected a MixingConfig, got {type(self.mixing).__name__}")
+        self.mixing.validate()
+        if self.group_by_length and self.mixing.strategy != "proportional":
+            raise DataError(f"data.group_by_length: works with data.mixing.strategy 'proportional' only (now "
+                            f"{self.mixing.strategy!r}); set group_by_length to false")
         if not self.tasks:
             raise DataError("data.tasks: no tasks given; add at least one task with a name and train files")
         seen: dict[str, int] = {}
@@ -100,6 +147,7 @@ class DataConfig:
                     "give every task a unique name"
                 )
             seen[task.name] = i
+            self.mixing.check_weight(task, key)
         if self.only_task and self.only_task not in seen:
             raise DataError(f"data.only_task: {self.only_task!r} is not a task; choose one of {', '.join(seen)}")
 

@@ -6,6 +6,9 @@ sample goes into the earliest-opened row that still has room for it, else opens 
 First-fit fills rows much better than next-fit (which only looks at the newest row) while
 keeping the result a deterministic function of (lengths, seq_length, seed). A max-segment-tree
 over the rows' free space finds that row in O(log rows).
+
+Per-task mixing (`plan_task_rows`, a data.mixing strategy other than proportional) packs each
+task apart, so that every row belongs to one task and the sampler can draw tasks in any proportions.
 """
 
 from __future__ import annotations
@@ -19,6 +22,36 @@ from .storage import TokenizedSplit
 
 def plan_rows(split: TokenizedSplit, mode: str, seq_length: int, seed: int) -> list[list[int]]:
     """Sample indices of every row; every sample is in exactly one row."""
+    lengths = _checked_lengths(split, seq_length)
+    if mode == "padding":
+        return [[i] for i in range(len(lengths))]
+    if mode == "pack":
+        order = np.random.default_rng(seed).permutation(len(lengths))
+        return first_fit([int(i) for i in order], [int(n) for n in lengths[order]], seq_length)
+    raise DataError(choice_error("data.mode", mode, ("padding", "pack")))
+
+
+def plan_task_rows(split: TokenizedSplit, mode: str, seq_length: int, seed: int) -> tuple[list[list[int]], np.ndarray]:
+    """Rows that each hold samples of ONE task, and each row's task (int64): what per-task mixing
+    draws from. padding: `plan_rows`' rows. pack: each task's samples shuffled with [seed, task]
+    and packed first-fit on their own, tasks one after another."""
+    task_ids = np.asarray(split.task_ids, dtype=np.int64)
+    if mode != "pack":
+        rows = plan_rows(split, mode, seq_length, seed)
+        return rows, task_ids[[row[0] for row in rows]] if rows else np.zeros(0, dtype=np.int64)
+    lengths = _checked_lengths(split, seq_length)
+    rows: list[list[int]] = []
+    row_task: list[int] = []
+    for task in np.unique(task_ids):
+        samples = np.flatnonzero(task_ids == task)
+        samples = samples[np.random.default_rng([seed, int(task)]).permutation(len(samples))]
+        packed = first_fit([int(i) for i in samples], [int(n) for n in lengths[samples]], seq_length)
+        rows += packed
+        row_task += [int(task)] * len(packed)
+    return rows, np.asarray(row_task, dtype=np.int64)
+
+
+def _checked_lengths(split: TokenizedSplit, seq_length: int) -> np.ndarray:
     lengths = np.asarray(split.lengths)
     if len(lengths) and int(lengths.max()) > seq_length:
         i = int(lengths.argmax())
@@ -26,12 +59,7 @@ def plan_rows(split: TokenizedSplit, mode: str, seq_length: int, seed: int) -> l
             f"sample {i} has {int(lengths[i])} tokens, more than seq_length={seq_length}; "
             "build the data with the same data.seq_length as training"
         )
-    if mode == "padding":
-        return [[i] for i in range(len(lengths))]
-    if mode == "pack":
-        order = np.random.default_rng(seed).permutation(len(lengths))
-        return first_fit([int(i) for i in order], [int(n) for n in lengths[order]], seq_length)
-    raise DataError(choice_error("data.mode", mode, ("padding", "pack")))
+    return lengths
 
 
 def first_fit(items: list[int], sizes: list[int], capacity: int) -> list[list[int]]:

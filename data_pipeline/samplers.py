@@ -53,10 +53,7 @@ class GlobalBatchSampler:
         drop_last: bool = True,
         lengths: np.ndarray | None = None,
     ):
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
-        if micro_batch_size < 1 or grad_accum < 1:
-            raise ValueError(f"micro_batch_size ({micro_batch_size}) and grad_accum ({grad_accum}) must be >= 1")
+        check_geometry(world_size, rank, micro_batch_size, grad_accum)
         self.num_rows = num_rows
         self.world_size = world_size
         self.rank = rank
@@ -112,12 +109,7 @@ class GlobalBatchSampler:
             self.step_in_epoch = 0
         batch = self.global_batch(self.epoch, self.step_in_epoch)
         self.step_in_epoch += 1
-        per_micro = self.world_size * self.micro_batch_size
-        mine = []
-        for a in range(self.grad_accum):
-            start = a * per_micro + self.rank * self.micro_batch_size
-            mine.append(batch[start : start + self.micro_batch_size])
-        return mine
+        return rank_share(batch, self.world_size, self.rank, self.micro_batch_size, self.grad_accum)
 
     def __iter__(self) -> Iterator[list[list[int | None]]]:
         while True:
@@ -149,6 +141,21 @@ class GlobalBatchSampler:
             raise DataError(f"cannot resume the batch sampler: step_in_epoch {state['step_in_epoch']} is out of range")
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state["step_in_epoch"])
+
+
+def check_geometry(world_size: int, rank: int, micro_batch_size: int, grad_accum: int) -> None:
+    """ValueError unless 0 <= rank < world_size and micro_batch_size, grad_accum >= 1."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+    if micro_batch_size < 1 or grad_accum < 1:
+        raise ValueError(f"micro_batch_size ({micro_batch_size}) and grad_accum ({grad_accum}) must be >= 1")
+
+
+def rank_share(batch: list, world_size: int, rank: int, micro_batch_size: int, grad_accum: int) -> list[list]:
+    """This rank's `grad_accum` micro-batches of a global batch: position j goes to micro-batch
+    j // (world_size * micro_batch_size), rank (j // micro_batch_size) % world_size (module docstring)."""
+    per_micro = world_size * micro_batch_size
+    return [batch[a * per_micro + rank * micro_batch_size:][:micro_batch_size] for a in range(grad_accum)]
 
 
 def length_grouped(order: np.ndarray, lengths: np.ndarray, batch: int, rng: np.random.Generator,

@@ -39,6 +39,7 @@ from mft.experiments.reproduce import (benchmark, check_before_training, is_fini
 from mft.experiments.run_logs import compress_logs
 from mft.logs import setup_logging
 from mft.scripts import deprecated_alias, fail, script_parser
+from mft.task_mix import mix_table, read_run_mix
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,6 +119,11 @@ def compare(args: argparse.Namespace, argv: list[str] | None, cfg, runs, seed_li
         lines += paired_sections(scores, run_seeds, tasks, baselines)
     if figure_note:
         lines += [figure_note, ""]
+    mixes = {run.name: m for run in first_seed if not run.stl and (m := read_run_mix(run.output_dir))}
+    if mixes:
+        lines += ["## Realised task mix", "", "Each task's share of the training slots drawn (samples; packed "
+                  "rows of one task under a per-task data.mixing) and its passes over its data, seed "
+                  f"{seed_list[0]} (docs/mixing.md).", "", mix_table(mixes), ""]
     if benchmarks:
         lines += ["## Benchmarks", "", _benchmark_caption(args.limit), "",
                   benchmark_table(named_by_metric(benchmarks), row_label="method"), ""]

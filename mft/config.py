@@ -17,6 +17,7 @@ from typing import Any
 from data_pipeline import DataConfig, DataError
 
 from .config_loader import ConfigError, apply_override, build
+from .task_mix import check_mix_config
 from .weighting import weighting_params
 
 
@@ -109,6 +110,7 @@ class WeightingConfig:
     update_interval: int = 1            # controller updates every N optimizer steps
     params: Any = field(default_factory=dict)  # the method's parameters, e.g. {"tau": 5.0}; held as its parsed Params
     valid_batches: int = 1              # m: stratified validation batches averaged per controller step (authors' coba_sample_valid_num)
+    apply: str = field(default="loss", metadata={"choices": ("loss", "sampling")})  # weights scale the task losses, or set the task proportions (docs/mixing.md)
 
     def __post_init__(self) -> None:
         if self.update_interval < 1:
@@ -179,6 +181,7 @@ class RunConfig:
         if not isinstance(self.deepspeed, (str, dict)):
             raise ConfigError("deepspeed: must be a path to a DeepSpeed JSON file or an inline object, "
                               f"got {self.deepspeed!r}")
+        check_mix_config(self.data, self.training, self.weighting)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

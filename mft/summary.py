@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 
+from .task_mix import mix_lines
+
 
 def proc_status_mb(field: str) -> float | None:
     """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB; None without /proc."""
@@ -80,6 +82,8 @@ def summary_text(summary: dict) -> str:
         lines.append(f"best step {summary['best_step']}: mean validation-loss ratio {summary['best_valid_mean_ratio']:.4f}")
         for task, loss in summary["best_valid_loss"].items():
             lines.append(f"  {task:>16}: valid loss {loss:.4f} (initial {summary['initial_valid_loss'][task]:.4f})")
+    if summary.get("mix"):
+        lines += mix_lines(summary["mix"])
     lines += [f"curves: {summary['metrics']}  (tensorboard --logdir {summary['tensorboard']})",
               f"best model: {summary['best_model']}"]
     return "\n".join(lines)

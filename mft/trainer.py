@@ -23,8 +23,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from data_pipeline import (Collator, GlobalBatchSampler, StratifiedValidSampler, build_datasets, plan_rows,
-                           shard_rows)
+from data_pipeline import Collator, StratifiedValidSampler, build_datasets, plan_rows, shard_rows
 
 from data_pipeline.packing import first_fit, row_lengths
 
@@ -46,6 +45,7 @@ from .nonfinite import NonFiniteGuard
 from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
 from .summary import memory_trace, proc_status_mb, run_summary, summary_text
+from .task_mix import TaskMix
 from .tokenizer import build_tokenizer, default_cache_dir
 from .weighting import RunContext, build_weighting
 from .weighting_driver import TrainSignals, WeightingDriver
@@ -135,21 +135,17 @@ class Trainer:
         self.data = build_datasets(d, self.tokenizer, cache_dir=cache_dir, log=lambda *_: None)
         check_same_data(self.data.cache_path)
         self.tasks = list(self.data.task_names)
-        k, seed, t = len(self.tasks), cfg.training.seed, cfg.training
-        self.train_rows = plan_rows(self.data.train, d.mode, d.seq_length, seed)
+        k, seed = len(self.tasks), cfg.training.seed
+        self.mix = TaskMix(cfg, self.data, world_size=self.dist.world_size, rank=self.dist.rank)  # data.mixing
+        self.train_rows, self.sampler = self.mix.rows, self.mix.sampler
         valid_rows = plan_rows(self.data.valid, d.mode, d.seq_length, seed)  # by length: little padding
         self.valid_rows = [valid_rows[i] for i in np.argsort(-row_lengths(self.data.valid, valid_rows), kind="stable")]
-        self.sampler = GlobalBatchSampler(len(self.train_rows), world_size=self.dist.world_size,
-                                          rank=self.dist.rank, micro_batch_size=t.micro_batch_size,
-                                          grad_accum=t.grad_accum, seed=seed,
-                                          drop_last=False,  # every row once per epoch; the last step is padded
-                                          lengths=row_lengths(self.data.train, self.train_rows) if d.group_by_length else None)
         self.ctl_sampler = StratifiedValidSampler(self.data.valid.task_ids, k, d.valid_samples_per_task, seed,
                                                   world_size=self.dist.world_size, rank=self.dist.rank)
         pad = self.tokenizer.pad_token_id
         self.collate_train = Collator(self.data.train, d.seq_length, pad)
         self.collate_valid = Collator(self.data.valid, d.seq_length, pad)
-        self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * self.sampler.steps_per_epoch))
+        self.total_steps = self.mix.total_steps
 
     def _setup_engine(self) -> None:
         import deepspeed
@@ -254,6 +250,7 @@ class Trainer:
         docs/design.md, "One step") and the controller batches' loss sums together: with
         weighting.valid_batches = m the losses are token-weighted over all m batches.
         """
+        self.mix.before_batch(step, self.weighting.weights)  # apply "sampling": weights -> proportions
         batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
                    for mb in self.sampler.next_step()]
         task_tokens, tokens = self._token_counts(batches)
@@ -290,7 +287,7 @@ class Trainer:
         needs_grads = self.weighting.needs.grad_norms
         start = time.perf_counter()
         task_tokens = inputs.task_tokens
-        weights = torch.as_tensor(np.asarray(self.weighting.weights, dtype=np.float64))
+        weights = torch.as_tensor(self.mix.loss_weights(self.weighting.weights, task_tokens))
         lr = self.scheduler.get_last_lr()[0]
         skipped_before = self.engine.skipped_steps
         sums = torch.zeros(k, dtype=torch.float64)
@@ -333,6 +330,7 @@ class Trainer:
             "grad_norm": self._grad_norm(),
             "tokens_per_s": inputs.tokens / seconds,
             "epoch": self.sampler.epoch,
+            **self.mix.stats(),
             "rss_mb": proc_status_mb("VmRSS"),
         }
         train_losses = task_loss.numpy()
@@ -472,6 +470,7 @@ class Trainer:
         summary = run_summary(self.cfg.output_dir, steps=self.step, stopped_early=self.early.should_stop,
                               initial_valid_loss=self._per_task(self.reference_losses), peak_rss_mb=peak,
                               checkpoints=self.checkpoints.root)
+        summary["mix"] = self.mix.summary()
         if self.dist.is_main:
             with open(os.path.join(self.cfg.output_dir, "summary.json"), "w") as f:
                 json.dump(summary, f, indent=1)

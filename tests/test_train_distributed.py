@@ -35,7 +35,9 @@ def _base(out, cache):
     ["weighting.method=uniform", "weighting.params={}"],
     ["weighting.method=static", 'weighting.params={"weights": [0.6, 0.3, 0.1]}'],
     ["weighting.method=uniform", "weighting.params={}", "data.group_by_length=true"],
-], ids=["uniform", "static", "uniform_group_by_length"])
+    ["weighting.method=uniform", "weighting.params={}", "data.mixing.strategy=unimax", "data.mixing.max_epochs=2"],
+    ["weighting.method=static", 'weighting.params={"weights": [0.6, 0.3, 0.1]}', "weighting.apply=sampling"],
+], ids=["uniform", "static", "uniform_group_by_length", "unimax", "static_as_sampling"])
 def test_one_process_equals_two_ranks_with_accumulation(tmp_path, cache_dir, weighting):
     """Same data and seed: 1 process x micro-batch 4 and 2 ranks x micro-batch 1 x accumulation 2
     see the same global batch (also when grouped by length); exact per-task averaging makes the
@@ -128,12 +130,16 @@ def test_zero3_run_replicates_weights_and_exports_best(tmp_path, cache_dir):
         assert torch.allclose(exported[name], value.float(), atol=1e-6), name
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir):
+@pytest.mark.parametrize("mixing", [[], ["data.mixing.strategy=temperature", "data.mixing.temperature=4"],
+                                    ["weighting.apply=sampling"]], ids=["proportional", "temperature", "sampling"])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir, mixing):
     """Stop after the checkpoint at step 4 (simulated by deleting what came after), resume, and
-    compare metrics, weights and parameters with the run that never stopped."""
+    compare metrics, weights and parameters with the run that never stopped. With temperature 4
+    the small task (reverse, 9 packed rows) is in its second pass at step 4; with CoBa's weights as the
+    proportions they change every step."""
     full = tmp_path / "full"
     common = ["training.max_steps=8", "checkpoint.interval=4", "checkpoint.keep_last=3", "validation.interval=3",
-              'weighting.params={"history_window": 4, "warmup_steps": 2}']
+              'weighting.params={"history_window": 4, "warmup_steps": 2}'] + mixing
     run_train(_base(full, cache_dir) + common, ranks=2)
     part = tmp_path / "part"
     shutil.copytree(full, part)
@@ -150,6 +156,13 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir):
     state_a = json.loads((full / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
     state_b = json.loads((part / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
     assert state_a["weighting"] == state_b["weighting"]
+    assert state_a["sampler"] == state_b["sampler"]
+    if mixing:  # the per-task cursors, the proportions and what was seen are in the checkpoint
+        middle = json.loads((full / "checkpoints" / "step_000004" / "trainer_state.json").read_text())["sampler"]
+        assert middle["kind"] == "mixture" and middle["step"] == 4
+        if "temperature" in mixing[0]:
+            assert middle["cursors"][2] % middle["task_rows"][2] != 0  # mid-pass over reverse's rows
+        assert list(a[-1]["task_samples"].values()) == state_a["sampler"]["task_samples"]
 
 
 def test_bf16_with_gradient_checkpointing_one_process(tmp_path, cache_dir, monkeypatch):
@@ -258,10 +271,12 @@ def _pid_of_rank(rank: int, marker: str) -> int | None:
     return None
 
 
-def test_kill_9_one_rank_then_resume_equals_uninterrupted(tmp_path, cache_dir):
-    """A rank killed mid-run: the launcher fails loudly; --resume ends where a run never stopped ends."""
+@pytest.mark.parametrize("mixing", [[], ["weighting.apply=sampling"]], ids=["proportional", "sampling"])
+def test_kill_9_one_rank_then_resume_equals_uninterrupted(tmp_path, cache_dir, mixing):
+    """A rank killed mid-run: the launcher fails loudly; --resume ends where a run never stopped ends
+    (also with CoBa's weights as the task proportions, changing every step)."""
     common = ["training.max_steps=40", "checkpoint.interval=8", "checkpoint.keep_last=2", "validation.interval=8",
-              'weighting.params={"history_window": 4, "warmup_steps": 2}']
+              'weighting.params={"history_window": 4, "warmup_steps": 2}'] + mixing
     crashed = tmp_path / "crashed"
     log = tmp_path / "crashed.log"
     buffers = shm_buffers()
