@@ -102,6 +102,7 @@ class WeightingConfig:
     update_interval: int = 1            # controller updates every N optimizer steps
     params: dict = field(default_factory=dict)  # the method's parameters, e.g. {"tau": 5.0}
     valid_batches: int = 1              # m: stratified validation batches averaged per controller step (authors' coba_sample_valid_num)
+    probe: str = field(default="resample", metadata={"choices": ("resample", "fixed")})  # "fixed": the same m batches at every controller step
 
     def __post_init__(self) -> None:
         if self.update_interval < 1:
@@ -115,11 +116,16 @@ class WeightingConfig:
 class ValidationConfig:
     interval: int = 100                 # full validation every N steps (and at the end)
     patience: int = 0                   # early stopping after N validations without improvement; 0 = off
-    min_delta: float = 0.0              # an improvement must lower the mean loss ratio by more than this
+    min_delta: float = 0.0              # an improvement must lower the mean loss ratio (a task's loss, for task_patience) by more than this
+    task_patience: int = 0              # retire a task after N validations without improving its own best loss; 0 = off
+    rollback: bool = False              # on a retirement, go back to the retired task's best step (needs task_patience)
 
     def __post_init__(self) -> None:
-        if self.interval < 1 or self.patience < 0:
-            raise ConfigError("validation.interval must be >= 1 and validation.patience >= 0")
+        if self.interval < 1 or self.patience < 0 or self.task_patience < 0:
+            raise ConfigError("validation.interval must be >= 1, validation.patience and validation.task_patience >= 0")
+        if self.rollback and not self.task_patience:
+            raise ConfigError("validation.rollback needs validation.task_patience >= 1 (it rolls back when a task "
+                              "is retired); set validation.task_patience or validation.rollback=false")
 
 
 @dataclass

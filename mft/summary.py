@@ -78,6 +78,9 @@ def summary_text(summary: dict) -> str:
         lines.append(f"best step {summary['best_step']}: mean validation-loss ratio {summary['best_valid_mean_ratio']:.4f}")
         for task, loss in summary["best_valid_loss"].items():
             lines.append(f"  {task:>16}: valid loss {loss:.4f} (initial {summary['initial_valid_loss'][task]:.4f})")
+    for event in summary.get("retired_tasks", []):
+        rolled = f", rolled back to step {event['rolled_back_to']}" if "rolled_back_to" in event else ""
+        lines.append(f"  retired {event['task']} at step {event['step']} (best at step {event['best_step']}{rolled})")
     lines += [f"curves: {summary['metrics']}  (tensorboard --logdir {summary['tensorboard']})",
               f"best model: {summary['best_model']}"]
     return "\n".join(lines)
