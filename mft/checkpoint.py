@@ -104,12 +104,12 @@ class Checkpointer:
             if step not in protected:
                 shutil.rmtree(os.path.join(self.root, step_dir_name(step)), ignore_errors=True)
 
-    def drop_after(self, step: int, *, keep: Iterable[int] = ()) -> None:
-        """Delete the checkpoints after `step` but those in `keep` (collective call): after a
-        rollback they belong to the abandoned branch, and `latest` must not lead back to it."""
+    def drop_after(self, step: int) -> None:
+        """Delete the checkpoints after `step` (collective call): after a rollback they belong to
+        the abandoned branch, and `latest` must not lead back to it."""
         if self.rank == 0:
             for later in self.steps():
-                if later > step and later not in set(keep):
+                if later > step:
                     shutil.rmtree(os.path.join(self.root, step_dir_name(later)), ignore_errors=True)
         barrier()
 

@@ -8,8 +8,9 @@ MFT_FAULT_NAN_LOSS="5,6"   makes rank 0's training loss NaN at optimizer steps 5
                            as a diverging batch would; the trainer must skip those steps and count them.
 MFT_FAULT_NAN_VALID="4"    makes the controller's validation losses NaN at step 4; the weighting
                            method must not see them.
-MFT_FAULT_VALID_RISE="2:16" adds 1.0 to task 2's full validation loss from step 16 on, as an
-                           overfitting task's would rise; the per-task stop must retire it.
+MFT_FAULT_VALID_RISE="2:16" adds 1 + (step - 16) to task 2's full validation loss from step 16
+                           on, a rise no real improvement outpaces, as an overfitting task's
+                           loss rises; the per-task stop must retire it.
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ class Faults(StepHooks):
         if self.rise is None or step < self.rise[1]:
             return val_losses
         out = np.array(val_losses, dtype=np.float64)
-        out[self.rise[0]] += 1.0
+        out[self.rise[0]] += 1.0 + step - self.rise[1]
         return out
 
 

@@ -459,8 +459,9 @@ class Trainer:
         return self.retirement.protected_steps() | ({self.early.best_step} if self.early.best_step >= 0 else set())
 
     def save(self) -> str:
+        started = time.perf_counter()
         path = self.checkpoints.save(self.engine, self.step, self.state_dict(), protect_step=self._protected_steps())
-        self.log(f"checkpoint: {path}")
+        self.log(f"checkpoint: {path} ({time.perf_counter() - started:.2f} s)")
         return path
 
     def _rollback(self, target: int, retired: list[int]) -> None:
@@ -478,7 +479,7 @@ class Trainer:
         self.driver.retirement = self.retirement
         self.early.load_state_dict({**early, "bad_evaluations": 0})
         self.retirement.stop_sampling(self.sampler, self.step)
-        self.checkpoints.drop_after(target, keep=self._protected_steps())
+        self.checkpoints.drop_after(target)  # early stopping's best among them lives on in best/
         self.metrics.rewind(target)
         self.controller_log.rewind(target)
         self.metrics.log({"step": target, "rollback_from": now, "retired": [self.tasks[i] for i in retired],
