@@ -29,7 +29,8 @@ from mft.base_model import load_base_config
 from mft.experiments.pretrain import ensure_base
 from mft.config import load_config
 from mft.logs import setup_logging
-from mft.experiments.report import figures, markdown_table, mean_records, paired_sections, pyplot
+from mft.experiments.report import (figures, markdown_table, mean_records, paired_sections, pyplot,
+                                    retirement_section)
 from mft.experiments.reproduce import benchmark, is_finished, plan, read_metrics, score, seeds, train
 
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
              markdown_table(scores, tasks), ""]
     if len(seed_list) > 1:
         lines += paired_sections(scores, run_seeds, tasks, baselines)
+    lines += retirement_section(scores, run_seeds)
     if figure_note:
         lines += [figure_note, ""]
     if benchmarks:

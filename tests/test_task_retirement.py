@@ -128,3 +128,15 @@ def test_every_method_trains_with_zero_weight_on_a_retired_task_and_the_rest_ren
             assert applied[[0, 2]] == pytest.approx(w[[0, 2]] / w[[0, 2]].sum())
         else:
             assert applied == pytest.approx(method.weights)
+
+
+def test_the_report_lists_each_runs_retirements_and_nothing_without_any():
+    from mft.experiments.report import retirement_section
+    event = {"task": "reverse", "step": 120, "best_step": 80, "best_valid_loss": 1.0, "valid_loss": 1.2}
+    scores = {"uniform": [{"tasks": {}}, {"tasks": {}, "retired_tasks": [event]}],
+              "uniform_rollback": [{"tasks": {}, "retired_tasks": [{**event, "rolled_back_to": 80}]}]}
+    lines = retirement_section(scores, {"uniform": [42, 43], "uniform_rollback": [42]})
+    assert "| uniform | 43 | reverse | 120 | 80 | - |" in lines
+    assert "| uniform_rollback | 42 | reverse | 120 | 80 | 80 |" in lines
+    assert len([x for x in lines if x.startswith("| uniform")]) == 2
+    assert retirement_section({"uniform": [{"tasks": {}}]}, {"uniform": [42]}) == []
