@@ -106,8 +106,12 @@ class Checkpointer:
 
     def drop_after(self, step: int) -> None:
         """Delete the checkpoints after `step` (collective call): after a rollback they belong to
-        the abandoned branch, and `latest` must not lead back to it."""
+        the abandoned branch, and `latest` must not lead back to it (it is moved to the newest one
+        left first, so a crash in between still resumes from a complete checkpoint)."""
         if self.rank == 0:
+            kept = [s for s in self.steps() if s <= step]
+            if kept:
+                _write_text(os.path.join(self.root, "latest"), step_dir_name(max(kept)))
             for later in self.steps():
                 if later > step:
                     shutil.rmtree(os.path.join(self.root, step_dir_name(later)), ignore_errors=True)

@@ -475,7 +475,9 @@ class Trainer:
                                                 rollback=True)
         self._load_state(self.checkpoints.load(self.engine, os.path.join(self.checkpoints.root, step_dir_name(target))))
         self.retirement.keep_retired(later)
-        self.retirement.events[-1]["rolled_back_to"] = target
+        for event in self.retirement.events:
+            if event["step"] == now:
+                event["rolled_back_to"] = target
         self.driver.retirement = self.retirement
         self.early.load_state_dict({**early, "bad_evaluations": 0})
         self.retirement.stop_sampling(self.sampler, self.step)
