@@ -3,15 +3,19 @@ on hand-made validation-loss sequences, its checkpointed state, and the weights 
 method trains with once a task is retired (renormalised over the active tasks, in the driver)."""
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 
+from mft.config import load_config
+from mft.config_loader import ConfigError
 from mft.task_retirement import TaskRetirement, renormalise
 from mft.weighting import Signals, available_methods, build_weighting
 from mft.weighting_driver import TrainSignals, WeightingDriver
 
 TASKS = ["a", "b", "c"]
+DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo_cpu.json")
 
 
 def feed(retirement, rows):
@@ -140,3 +144,15 @@ def test_the_report_lists_each_runs_retirements_and_nothing_without_any():
     assert "| uniform_rollback | 42 | reverse | 120 | 80 | 80 |" in lines
     assert len([x for x in lines if x.startswith("| uniform")]) == 2
     assert retirement_section({"uniform": [{"tasks": {}}]}, {"uniform": [42]}) == []
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["validation.rollback=true"], "validation.rollback needs validation.task_patience"),
+    (["validation.task_patience=-1"], "task_patience"),
+    (["weighting.probe=same"], "weighting.probe"),
+])
+def test_bad_settings_fail_at_load_time_naming_the_key(sets, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(DEMO, sets)
+    assert load_config(DEMO, ["validation.task_patience=2", "validation.rollback=true",
+                              "weighting.probe=fixed"]).validation.rollback
