@@ -11,6 +11,7 @@ Raises `ConfigError` / `DataError` (one line naming the key, file or line) for a
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -470,15 +471,12 @@ class Trainer:
         stay, and so does early stopping's best (best/ is the best model trained on either branch;
         the new branch gets a fresh patience). Later checkpoints and records are dropped, and the
         rolled-back state is saved at once, so a resume continues the new branch."""
-        now, later, early = self.step, self.retirement, self.early.state_dict()
-        self.retirement = TaskRetirement.create(self.tasks, patience=later.patience, min_delta=later.min_delta,
-                                                rollback=True)
+        now, later, early = self.step, copy.deepcopy(self.retirement), self.early.state_dict()
         self._load_state(self.checkpoints.load(self.engine, os.path.join(self.checkpoints.root, step_dir_name(target))))
         self.retirement.keep_retired(later)
         for event in self.retirement.events:
             if event["step"] == now:
                 event["rolled_back_to"] = target
-        self.driver.retirement = self.retirement
         self.early.load_state_dict({**early, "bad_evaluations": 0})
         self.retirement.stop_sampling(self.sampler, self.step)
         self.checkpoints.drop_after(target)  # early stopping's best among them lives on in best/
