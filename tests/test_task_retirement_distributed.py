@@ -7,13 +7,13 @@ The demo does not overfit in a few steps, so MFT_FAULT_VALID_RISE (mft/faults.py
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 import torch
 
 from launch_helpers import read_metrics, run_train, start_train
+from test_train_distributed import _pid_of_rank
 
 pytestmark = pytest.mark.distributed
 
@@ -39,14 +39,6 @@ def _base(out, cache):
 
 def _strip(rows):
     return [{k: v for k, v in r.items() if k not in DROP} for r in rows]
-
-
-def _pid_of_rank(rank: int, marker: str) -> int | None:
-    out = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if marker in line and f"--local_rank={rank}" in line and "launch/train.py" in line:
-            return int(line.split()[0])
-    return None
 
 
 def _kill_rank_1_when(out, ready) -> None:
