@@ -156,3 +156,17 @@ def test_bad_settings_fail_at_load_time_naming_the_key(sets, message):
         load_config(DEMO, sets)
     assert load_config(DEMO, ["validation.task_patience=2", "validation.rollback=true",
                               "weighting.probe=fixed"]).validation.rollback
+
+
+def test_after_a_rollback_earlier_retirements_stay_and_the_counters_are_the_checkpoints():
+    r = TaskRetirement.create(TASKS, patience=1, min_delta=0.0, rollback=True)
+    r.observe(10, [1.0, 1.0, 1.0])
+    saved = r.state_dict()  # the checkpoint of step 10
+    r.observe(20, [2.0, 0.5, 0.5])  # a retired at 20
+    r.observe(30, [2.0, 0.4, 0.6])  # c retired at 30
+    back = TaskRetirement.create(TASKS, patience=1, min_delta=0.0, rollback=True)
+    back.load_state_dict(saved)
+    back.keep_retired(r)
+    assert back.retired_step == [20, None, 30]
+    assert back.best_step == [10, 10, 10] and back.bad == [0, 0, 0]  # as they were at step 10
+    assert [e["task"] for e in back.events] == ["a", "c"]
