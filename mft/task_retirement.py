@@ -47,7 +47,8 @@ class TaskRetirement:
     events: list[dict] = field(default_factory=list)              # one per retirement, for logs and summary
 
     @classmethod
-    def create(cls, tasks: Sequence[str], *, patience: int, min_delta: float, rollback: bool = False) -> "TaskRetirement":
+    def create(cls, tasks: Sequence[str], *, patience: int, min_delta: float,
+               rollback: bool = False) -> "TaskRetirement":
         k = len(tasks)
         return cls(list(tasks), patience, min_delta, rollback, [math.inf] * k, [-1] * k, [0] * k, [None] * k)
 

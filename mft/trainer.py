@@ -431,9 +431,10 @@ class Trainer:
         improved = self.early.observe(self.step, ratio)
         retired = self.retirement.observe(self.step, val.tolist())
         for i in retired:
-            self.log(f"step {self.step}: task {self.tasks[i]} retired (best valid loss "
-                     f"{self.retirement.best[i]:.4f} at step {self.retirement.best_step[i]}, now {val[i]:.4f})")
-            self.retirement.stop_sampling(self.sampler, self.step)
+            sampled = self.retirement.stop_sampling(self.sampler, self.step)
+            self.log(f"step {self.step}: task {self.tasks[i]} retired (best valid loss {self.retirement.best[i]:.4f} "
+                     f"at step {self.retirement.best_step[i]}, now {val[i]:.4f})"
+                     + ("" if sampled else "; its rows still come, weighted 0"))
         self.last_valid = {"step": self.step, "valid_loss": valid_loss}
         return Validation(improved, ratio, valid_loss, {
             "valid_loss": valid_loss,
@@ -483,8 +484,9 @@ class Trainer:
         self.metrics.rewind(target)
         self.controller_log.rewind(target)
         self.metrics.log({"step": target, "rollback_from": now, "retired": [self.tasks[i] for i in retired],
-                          **self.retirement.record([])})
-        self.log(f"step {now}: rolled back to step {target}, where {', '.join(self.tasks[i] for i in retired)} was best")
+                          **self.retirement.record([])})  # where the run's curves jump back
+        names = ", ".join(self.tasks[i] for i in retired)
+        self.log(f"step {now}: rolled back to step {target}, where {names} was best")
         self.save()
 
     def _restore(self, resume: str) -> None:
