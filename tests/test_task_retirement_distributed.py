@@ -127,3 +127,11 @@ def test_rollback_restores_the_exact_parameters_of_the_best_step(tmp_path, cache
     assert {"step_000008", "step_000016"} <= set(os.listdir(rolled / "checkpoints"))
     pa, pb = _params(plain, "step_000008"), _params(rolled, "step_000008")
     assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+    # early stopping spans both branches: best/ is never worse than any model of the kept branch,
+    # and the summary names it; the checkpoint of step 8 is the rolled-back state, reverse retired
+    best = json.loads((rolled / "best" / "mft_best.json").read_text())
+    kept = [r["valid_mean_ratio"] for r in read_metrics(str(rolled)) if "valid_mean_ratio" in r]
+    assert best["valid_mean_ratio"] <= min(kept)
+    assert json.loads((rolled / "summary.json").read_text())["best_step"] == best["step"]
+    state = json.loads((rolled / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
+    assert state["task_retirement"]["retired_step"] == [None, None, 16]
