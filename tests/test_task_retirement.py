@@ -170,3 +170,14 @@ def test_after_a_rollback_earlier_retirements_stay_and_the_counters_are_the_chec
     assert back.retired_step == [20, None, 30]
     assert back.best_step == [10, 10, 10] and back.bad == [0, 0, 0]  # as they were at step 10
     assert [e["task"] for e in back.events] == ["a", "c"]
+
+
+def test_the_valid_rise_fault_raises_one_tasks_full_validation_loss_from_its_step_on():
+    from mft.faults import StepHooks, hooks_from_env
+    hooks = hooks_from_env(rank=1, environ={"MFT_FAULT_VALID_RISE": "2:12"})
+    val = np.array([1.0, 2.0, 3.0])
+    assert hooks.validation_losses(11, val).tolist() == [1.0, 2.0, 3.0]
+    assert hooks.validation_losses(12, val).tolist() == [1.0, 2.0, 4.0]
+    assert hooks.validation_losses(16, val).tolist() == [1.0, 2.0, 8.0]
+    assert val.tolist() == [1.0, 2.0, 3.0]  # the measured array is left alone
+    assert StepHooks().validation_losses(16, val) is val
