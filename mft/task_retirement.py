@@ -34,6 +34,11 @@ def renormalise(weights: np.ndarray, active: np.ndarray) -> np.ndarray:
     return w / total
 
 
+def _finite_or_none(value: float) -> float | None:
+    """A loss for strict JSON (checkpoints, summary.json): None where it was never measured or NaN."""
+    return float(value) if math.isfinite(value) else None
+
+
 @dataclass
 class TaskRetirement:
     tasks: list[str]
@@ -84,7 +89,8 @@ class TaskRetirement:
                 break  # keep the last one
             self.retired_step[i] = step
             self.events.append({"task": self.tasks[i], "step": step, "best_step": self.best_step[i],
-                                "best_valid_loss": self.best[i], "valid_loss": float(losses[i])})
+                                "best_valid_loss": _finite_or_none(self.best[i]),
+                                "valid_loss": _finite_or_none(losses[i])})
         return [i for i in newly if self.retired_step[i] == step]
 
     def record(self, newly: Sequence[int]) -> dict:

@@ -181,3 +181,11 @@ def test_the_valid_rise_fault_raises_one_tasks_full_validation_loss_from_its_ste
     assert hooks.validation_losses(16, val).tolist() == [1.0, 2.0, 8.0]
     assert val.tolist() == [1.0, 2.0, 3.0]  # the measured array is left alone
     assert StepHooks().validation_losses(16, val) is val
+
+
+def test_a_task_never_measured_finite_is_retired_with_strict_json_records():
+    r = TaskRetirement.create(TASKS, patience=2, min_delta=0.0, rollback=True)
+    feed(r, [[1.0, math.nan, 1.0], [0.9, math.nan, 0.9]])
+    assert r.events == [{"task": "b", "step": 20, "best_step": -1, "best_valid_loss": None, "valid_loss": None}]
+    json.dumps(r.state_dict(), allow_nan=False)
+    assert r.rollback_step([1]) is None  # no best step to go back to: retired without a rollback
