@@ -18,9 +18,8 @@ Validation and test splits hold 200 clean records per task; no record is in two 
 from __future__ import annotations
 
 import os
-import random
 
-from mft.experiments.synthetic import addition, corrupt, distinct_records, task_word, write_jsonl
+from mft.experiments.synthetic import addition, task_word, write_mix
 from mft.scripts import script_parser
 
 MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
@@ -31,18 +30,7 @@ REPEATS = {"reverse": 8}      # times each training record is written: the mix o
 
 
 def generate(out_dir: str, seed: int = 0) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    for offset, (task, make) in enumerate(MAKERS.items()):
-        rng = random.Random(seed * 1000 + offset)
-        seen: set[str] = set()
-        for split, size in zip(("train", "valid", "test"), SIZES[task]):
-            records = distinct_records(make, rng, size, seen)
-            if split == "train" and task in CORRUPTED:
-                for i in rng.sample(range(size), round(CORRUPTED[task] * size)):
-                    records[i] = corrupt(records[i], rng)
-            if split == "train":
-                records = records * REPEATS.get(task, 1)
-            write_jsonl(os.path.join(out_dir, f"{task}.{split}.jsonl"), records)
+    write_mix(out_dir, MAKERS, SIZES, seed=seed, corrupted=CORRUPTED, repeats=REPEATS)
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ from mft.config import load_config
 from mft.config_loader import ConfigError
 from mft.experiments.benchmark_scores import CODE_SUITES, BenchmarkOptions, cache_path, check_names, named_by_metric
 from mft.experiments.pretrain import ensure_base
-from mft.experiments.report import figures, markdown_table, mean_records, paired_sections, pyplot
+from mft.experiments.report import (figures, markdown_table, mean_records, paired_sections, pyplot,
+                                    retirement_section)
 from mft.experiments.reproduce import (benchmark, check_before_training, is_finished, is_scored, plan, read_metrics, score,
                                        seeds, train)
 from mft.experiments.run_logs import compress_logs
@@ -117,6 +118,7 @@ def compare(args: argparse.Namespace, argv: list[str] | None, cfg, runs, seed_li
              markdown_table(scores, tasks), ""]
     if len(seed_list) > 1:
         lines += paired_sections(scores, run_seeds, tasks, baselines)
+    lines += retirement_section(scores, run_seeds)
     if figure_note:
         lines += [figure_note, ""]
     mixes = {run.name: m for run in first_seed if not run.stl and (m := read_run_mix(run.output_dir))}

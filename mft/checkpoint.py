@@ -18,6 +18,7 @@ import os
 import random
 import re
 import shutil
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -90,8 +91,9 @@ class Checkpointer:
         self.keep_last = keep_last
         self.frozen_base = frozen_base
 
-    def save(self, engine, step: int, trainer_state: dict, *, protect_step: int | None = None) -> str:
-        """Save on every rank (a collective call); returns the checkpoint folder.
+    def save(self, engine, step: int, trainer_state: dict, *, protect_step: int | Iterable[int] | None = None) -> str:
+        """Save on every rank (a collective call); returns the checkpoint folder. Pruning to
+        keep_last spares `protect_step` (a step or several: the best, each task's best).
 
         Raises CheckpointError (naming the folder and the last good checkpoint) when the disk is
         full or the folder cannot be written; the previous checkpoint and `latest` stay intact.
@@ -125,12 +127,25 @@ class Checkpointer:
         barrier()
         return final
 
-    def _prune(self, protect_step: int | None) -> None:
+    def _prune(self, protect_step: int | Iterable[int] | None) -> None:
         steps = sorted(self.steps())
-        protected = {protect_step} if protect_step is not None else set()
+        protected = {protect_step} if isinstance(protect_step, int) else set(protect_step or ())
         for step in steps[:-self.keep_last]:
             if step not in protected:
                 shutil.rmtree(os.path.join(self.root, step_dir_name(step)), ignore_errors=True)
+
+    def drop_after(self, step: int) -> None:
+        """Delete the checkpoints after `step` (collective call): after a rollback they belong to
+        the abandoned branch, and `latest` must not lead back to it (it is moved to the newest one
+        left first, so a crash in between still resumes from a complete checkpoint)."""
+        if self.rank == 0:
+            kept = [s for s in self.steps() if s <= step]
+            if kept:
+                _write_text(os.path.join(self.root, "latest"), step_dir_name(max(kept)))
+            for later in self.steps():
+                if later > step:
+                    shutil.rmtree(os.path.join(self.root, step_dir_name(later)), ignore_errors=True)
+        barrier()
 
     def steps(self) -> list[int]:
         if not os.path.isdir(self.root):

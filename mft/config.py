@@ -111,6 +111,7 @@ class WeightingConfig:
     params: Any = field(default_factory=dict)  # the method's parameters, e.g. {"tau": 5.0}; held as its parsed Params
     valid_batches: int = 1              # m: stratified validation batches averaged per controller step (authors' coba_sample_valid_num)
     apply: str = field(default="loss", metadata={"choices": ("loss", "sampling")})  # weights scale the task losses, or set the task proportions (docs/mixing.md)
+    probe: str = field(default="resample", metadata={"choices": ("resample", "fixed")})  # "fixed": the same m batches at every controller step
 
     def __post_init__(self) -> None:
         if self.update_interval < 1:
@@ -126,13 +127,20 @@ class WeightingConfig:
 class ValidationConfig:
     interval: int = 100                 # full validation every N steps (and at the end)
     patience: int = 0                   # early stopping after N validations without improvement; 0 = off
-    min_delta: float = 0.0              # an improvement must lower the mean loss ratio by more than this
+    min_delta: float = 0.0              # an improvement must lower the mean loss ratio (a task's loss, for task_patience) by more than this
+    task_patience: int = 0              # retire a task after N validations without improving its own best loss; 0 = off
+    rollback: bool = False              # on a retirement, go back to the retired task's best step (needs task_patience)
 
     def __post_init__(self) -> None:
         if self.interval < 1:
             raise ConfigError(f"validation.interval: must be >= 1, got {self.interval}")
         if self.patience < 0:
             raise ConfigError(f"validation.patience: must be >= 0 (0 = no early stopping), got {self.patience}")
+        if self.task_patience < 0:
+            raise ConfigError(f"validation.task_patience: must be >= 0 (0 = no per-task stop), got {self.task_patience}")
+        if self.rollback and not self.task_patience:
+            raise ConfigError("validation.rollback: needs validation.task_patience >= 1 (it rolls back when a task "
+                              "is retired); set validation.task_patience or validation.rollback=false, got true")
 
 
 @dataclass

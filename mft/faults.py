@@ -8,6 +8,9 @@ MFT_FAULT_NAN_LOSS="5,6"   makes rank 0's training loss NaN at optimizer steps 5
                            as a diverging batch would; the trainer must skip those steps and count them.
 MFT_FAULT_NAN_VALID="4"    makes the controller's validation losses NaN at step 4; the weighting
                            method must not see them.
+MFT_FAULT_VALID_RISE="2:16" adds 1 + (step - 16) to task 2's full validation loss from step 16
+                           on, a rise no real improvement outpaces, as an overfitting task's
+                           loss rises; the per-task stop must retire it.
 """
 from __future__ import annotations
 
@@ -29,12 +32,18 @@ class StepHooks:
         """The controller batch's per-task validation losses (all-reduced), before the weighting sees them."""
         return val_losses
 
+    def validation_losses(self, step: int, val_losses: np.ndarray) -> np.ndarray:
+        """A full validation's per-task losses (all-reduced), before early stopping and the per-task stop see them."""
+        return val_losses
+
 
 class Faults(StepHooks):
     def __init__(self, rank: int, environ: dict | None = None):
         env = os.environ if environ is None else environ
         self.nan_loss_steps = _steps(env.get("MFT_FAULT_NAN_LOSS", "")) if rank == 0 else set()
         self.nan_valid_steps = _steps(env.get("MFT_FAULT_NAN_VALID", ""))  # every rank: validation is all-reduced
+        rise = env.get("MFT_FAULT_VALID_RISE", "")
+        self.rise = tuple(int(x) for x in rise.split(":")) if rise else None  # (task, from step)
 
     def training_loss(self, step: int, loss: torch.Tensor, task_sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if step in self.nan_loss_steps:
@@ -43,6 +52,13 @@ class Faults(StepHooks):
 
     def controller_losses(self, step: int, val_losses: np.ndarray) -> np.ndarray:
         return val_losses * math.nan if step in self.nan_valid_steps else val_losses
+
+    def validation_losses(self, step: int, val_losses: np.ndarray) -> np.ndarray:
+        if self.rise is None or step < self.rise[1]:
+            return val_losses
+        out = np.array(val_losses, dtype=np.float64)
+        out[self.rise[0]] += 1.0 + step - self.rise[1]
+        return out
 
 
 def hooks_from_env(rank: int, environ: dict | None = None) -> StepHooks:

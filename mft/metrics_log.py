@@ -19,6 +19,7 @@ class MetricsLog:
         self.enabled = enabled
         self.path = os.path.join(output_dir, filename)
         self._writer = None
+        self._tensorboard = os.path.join(output_dir, "tensorboard") if tensorboard else None
         if not enabled:
             return
         os.makedirs(output_dir, exist_ok=True)
@@ -28,9 +29,20 @@ class MetricsLog:
             self._truncate_after(resume_step)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
-            self._writer = SummaryWriter(os.path.join(output_dir, "tensorboard"),
-                                         purge_step=None if resume_step is None else resume_step + 1)
+            self._writer = SummaryWriter(self._tensorboard, purge_step=None if resume_step is None else resume_step + 1)
         self._file = open(self.path, "a", encoding="utf-8")
+
+    def rewind(self, step: int) -> None:
+        """Forget every record after `step`, as a resume there would (a rollback to `step`)."""
+        if not self.enabled:
+            return
+        self._file.close()
+        self._truncate_after(step)
+        self._file = open(self.path, "a", encoding="utf-8")
+        if self._writer is not None:
+            from torch.utils.tensorboard import SummaryWriter
+            self._writer.close()
+            self._writer = SummaryWriter(self._tensorboard, purge_step=step + 1)
 
     def _truncate_after(self, step: int) -> None:
         if not os.path.exists(self.path):

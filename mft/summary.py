@@ -84,6 +84,9 @@ def summary_text(summary: dict) -> str:
             lines.append(f"  {task:>16}: valid loss {loss:.4f} (initial {summary['initial_valid_loss'][task]:.4f})")
     if summary.get("mix"):
         lines += mix_lines(summary["mix"])
+    for event in summary.get("retired_tasks", []):
+        rolled = f", rolled back to step {event['rolled_back_to']}" if "rolled_back_to" in event else ""
+        lines.append(f"  retired {event['task']} at step {event['step']} (best at step {event['best_step']}{rolled})")
     lines += [f"curves: {summary['metrics']}  (tensorboard --logdir {summary['tensorboard']})",
               f"best model: {summary['best_model']}"]
     return "\n".join(lines)

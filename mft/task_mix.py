@@ -2,6 +2,7 @@
 
     mix = TaskMix(cfg, data, world_size=W, rank=r)     # rows, sampler and total_steps from the config
     mix.before_batch(step, weighting.weights)          # apply "sampling": the weights become the proportions
+    mix.exclude(step, active)                          # retired tasks (active 0) are no longer drawn
     weights = mix.loss_weights(weighting.weights, task_tokens)  # apply "sampling": the plain token average
     record.update(mix.stats())                         # task_samples, task_epochs, task_proportion
 
@@ -97,6 +98,18 @@ class TaskMix:
         method's current weights become the proportions (identical on every rank)."""
         if self.sampling:
             self.sampler.set_proportions(step, weights)
+
+    def exclude(self, step: int, active: np.ndarray) -> bool:
+        """Tasks with `active` 0 (retired, validation.task_patience) are no longer drawn from
+        optimizer step `step` (the next one) on; the active tasks share their slots in their own
+        ratio. False where the sampler cannot: `proportional` walks one permutation of rows that mix
+        tasks, so a retired task's rows still come there, weighted 0. Under apply "sampling" the
+        weights, 0 for a retired task, set the proportions at every step anyway."""
+        if not isinstance(self.sampler, TaskMixSampler):
+            return False
+        p = self.sampler.proportions * np.asarray(active, dtype=np.float64)
+        self.sampler.set_proportions(step, p / p.sum())
+        return True
 
     def loss_weights(self, weights: np.ndarray, task_tokens: Any) -> np.ndarray:
         """The weights the loss uses: the method's, or under apply "sampling" each task's tokens,

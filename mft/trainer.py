@@ -11,6 +11,7 @@ Raises `ConfigError` / `DataError` (one line naming the key, file or line) for a
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -23,13 +24,14 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from data_pipeline import Collator, StratifiedValidSampler, build_datasets, plan_rows, shard_rows
+from data_pipeline import Collator, build_datasets, plan_rows, shard_rows
 
 from data_pipeline.packing import first_fit, row_lengths
+from data_pipeline.probe import probe_sampler
 
 from . import losses
 from .attention import check_attention, model_inputs
-from .checkpoint import Checkpointer, resume_checkpoint, save_best
+from .checkpoint import Checkpointer, resume_checkpoint, save_best, step_dir_name
 from .config import RunConfig, deepspeed_dict
 from .config_loader import ConfigError
 from .distributed import (all_reduce_max, all_reduce_sum, all_reduce_sum_together, barrier, check_same_data,
@@ -46,6 +48,7 @@ from .schedule import lr_factor_fn
 from .stopwatch import Stopwatch
 from .summary import memory_trace, proc_status_mb, run_summary, summary_text
 from .task_mix import TaskMix
+from .task_retirement import TaskRetirement
 from .tokenizer import build_tokenizer, default_cache_dir
 from .weighting import RunContext, build_weighting
 from .weighting_driver import TrainSignals, WeightingDriver
@@ -79,6 +82,7 @@ class Validation:
     mean_ratio: float                  # mean over tasks of valid loss / initial valid loss
     valid_loss: dict                   # per task
     record: dict                       # its entries in metrics.jsonl
+    retired: list[int]                 # tasks retired by this validation (validation.task_patience)
 
 
 @contextmanager
@@ -140,8 +144,9 @@ class Trainer:
         self.train_rows, self.sampler = self.mix.rows, self.mix.sampler
         valid_rows = plan_rows(self.data.valid, d.mode, d.seq_length, seed)  # by length: little padding
         self.valid_rows = [valid_rows[i] for i in np.argsort(-row_lengths(self.data.valid, valid_rows), kind="stable")]
-        self.ctl_sampler = StratifiedValidSampler(self.data.valid.task_ids, k, d.valid_samples_per_task, seed,
-                                                  world_size=self.dist.world_size, rank=self.dist.rank)
+        self.ctl_sampler = probe_sampler(cfg.weighting.probe, self.data.valid.task_ids, k, d.valid_samples_per_task,
+                                         seed, batches_per_step=cfg.weighting.valid_batches,
+                                         world_size=self.dist.world_size, rank=self.dist.rank)
         pad = self.tokenizer.pad_token_id
         self.collate_train = Collator(self.data.train, d.seq_length, pad)
         self.collate_valid = Collator(self.data.valid, d.seq_length, pad)
@@ -176,8 +181,12 @@ class Trainer:
             self.weighting = build_weighting(w.method, len(self.tasks), w.params, context=context)
         except ValueError as exc:  # the message names weighting.params.<key>
             raise ConfigError(str(exc)) from None
+        v = self.cfg.validation
+        self.retirement = TaskRetirement.create(self.tasks, patience=v.task_patience, min_delta=v.min_delta,
+                                                rollback=v.rollback)
         self.driver = WeightingDriver(self.weighting, self.tasks, update_interval=w.update_interval,
-                                      all_reduce_max=all_reduce_max, log=self.log, stopwatch=self.stopwatch)
+                                      all_reduce_max=all_reduce_max, log=self.log, stopwatch=self.stopwatch,
+                                      retirement=self.retirement)
 
     # ---- the step loop ------------------------------------------------------------------------
     def train(self) -> dict:
@@ -211,15 +220,20 @@ class Trainer:
             record = self._step_record(step, controller, result, started, log_now)
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-            if validate_now:
-                valid = self._validate()
+            valid = self._validate() if validate_now else None
+            if valid is not None:
                 record.update(valid.record)
                 if valid.improved:
                     self._export_best(valid)
                 self._trace(f"validation and export, step {step}")
             if log_now:
                 self.metrics.log(record)
-            if (cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0) or last or self.early.should_stop:
+            target = self.retirement.rollback_step(valid.retired) if valid and not self.early.should_stop else None
+            if target is not None:
+                self._rollback(target, valid.retired)
+                bar.n = self.step
+            elif ((cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0) or last or self.early.should_stop
+                  or self.retirement.wants_checkpoint(step)):
                 self.save()
                 self._trace(f"checkpoint, step {step}")
         bar.close()
@@ -250,7 +264,7 @@ class Trainer:
         docs/design.md, "One step") and the controller batches' loss sums together: with
         weighting.valid_batches = m the losses are token-weighted over all m batches.
         """
-        self.mix.before_batch(step, self.weighting.weights)  # apply "sampling": weights -> proportions
+        self.mix.before_batch(step, self.driver.applied_weights())  # apply "sampling": weights -> proportions
         batches = [self.collate_train([None if i is None else self.train_rows[i] for i in mb])
                    for mb in self.sampler.next_step()]
         task_tokens, tokens = self._token_counts(batches)
@@ -287,7 +301,8 @@ class Trainer:
         needs_grads = self.weighting.needs.grad_norms
         start = time.perf_counter()
         task_tokens = inputs.task_tokens
-        weights = torch.as_tensor(self.mix.loss_weights(self.weighting.weights, task_tokens))
+        # 0 for a retired task; under weighting.apply "sampling" the plain token average instead
+        weights = torch.as_tensor(self.mix.loss_weights(self.driver.applied_weights(), task_tokens))
         lr = self.scheduler.get_last_lr()[0]
         skipped_before = self.engine.skipped_steps
         sums = torch.zeros(k, dtype=torch.float64)
@@ -410,16 +425,24 @@ class Trainer:
         return self._task_losses(self._collate_rows(rows, self.collate_valid))
 
     def _validate(self) -> Validation:
-        """A full validation pass; early stopping observes its mean loss ratio."""
-        val = self._full_validation_losses()
+        """A full validation pass; early stopping observes its mean loss ratio over ALL tasks (a
+        retired task's loss still counts in the model that ships), the per-task stop each loss."""
+        val = self.hooks.validation_losses(self.step, self._full_validation_losses())
         ratio = mean_loss_ratio(val, self.reference_losses)
         valid_loss = self._per_task(val.tolist())
         improved = self.early.observe(self.step, ratio)
+        retired = self.retirement.observe(self.step, val.tolist())
+        for i in retired:
+            sampled = self.mix.exclude(self.step + 1, self.retirement.active)
+            self.log(f"step {self.step}: task {self.tasks[i]} retired (best valid loss {self.retirement.best[i]:.4f} "
+                     f"at step {self.retirement.best_step[i]}, now {val[i]:.4f})"
+                     + ("" if sampled else "; its rows still come, weighted 0"))
         self.last_valid = {"step": self.step, "valid_loss": valid_loss}
         return Validation(improved, ratio, valid_loss, {
             "valid_loss": valid_loss,
             "valid_loss_ratio": self._per_task((val / np.asarray(self.reference_losses)).tolist()),
-            "valid_mean_ratio": ratio, "best_step": self.early.best_step})
+            "valid_mean_ratio": ratio, "best_step": self.early.best_step, **self.retirement.record(retired)},
+            retired)
 
     def _export_best(self, valid: Validation) -> None:
         """best/: the model of the step early stopping now counts as best, as a Hugging Face folder."""
@@ -433,17 +456,49 @@ class Trainer:
                 "sampler": self.sampler.state_dict(), "ctl_sampler": self.ctl_sampler.state_dict(),
                 "weighting": self.weighting.state_dict(), "early_stopping": self.early.state_dict(),
                 "reference_losses": self.reference_losses, "last_valid": self.last_valid,
-                "nonfinite": self.nonfinite.state_dict()}
+                "nonfinite": self.nonfinite.state_dict(), "task_retirement": self.retirement.state_dict()}
+
+    def _protected_steps(self) -> set[int]:
+        """Checkpoints pruning must keep: early stopping's best, each active task's best (rollback)."""
+        return self.retirement.protected_steps() | ({self.early.best_step} if self.early.best_step >= 0 else set())
 
     def save(self) -> str:
-        path = self.checkpoints.save(self.engine, self.step, self.state_dict(),
-                                     protect_step=self.early.best_step if self.early.best_step >= 0 else None)
-        self.log(f"checkpoint: {path}")
+        started = time.perf_counter()
+        path = self.checkpoints.save(self.engine, self.step, self.state_dict(), protect_step=self._protected_steps())
+        self.log(f"checkpoint: {path} ({time.perf_counter() - started:.2f} s)")
         return path
+
+    def _rollback(self, target: int, retired: list[int]) -> None:
+        """Back to step `target`, where a task just retired was best (validation.rollback, mSFT):
+        model, optimizer, data position, controller and RNG as they were there; the retirements
+        stay, and so does early stopping's best (best/ is the best model trained on either branch;
+        the new branch gets a fresh patience). Later checkpoints and records are dropped, and the
+        rolled-back state is saved at once, so a resume continues the new branch."""
+        now, later, early = self.step, copy.deepcopy(self.retirement), self.early.state_dict()
+        self._load_state(self.checkpoints.load(self.engine, os.path.join(self.checkpoints.root, step_dir_name(target))))
+        self.retirement.keep_retired(later)
+        for event in self.retirement.events:
+            if event["step"] == now:
+                event["rolled_back_to"] = target
+        self.early.load_state_dict({**early, "bad_evaluations": 0})
+        self.mix.exclude(self.step + 1, self.retirement.active)
+        self.checkpoints.drop_after(target)  # early stopping's best among them lives on in best/
+        self.metrics.rewind(target)
+        self.controller_log.rewind(target)
+        self.metrics.log({"step": target, "rollback_from": now, "retired": [self.tasks[i] for i in retired],
+                          **self.retirement.record([])})  # where the run's curves jump back
+        names = ", ".join(self.tasks[i] for i in retired)
+        self.log(f"step {now}: rolled back to step {target}, where {names} was best")
+        self.save()
 
     def _restore(self, resume: str) -> None:
         path = resume_checkpoint(self.checkpoints.root, resume, self.tasks)
         state = self.checkpoints.load(self.engine, path)
+        self._load_state(state)
+        self.log(f"resumed from {path} at step {self.step}")
+
+    def _load_state(self, state: dict) -> None:
+        """The trainer's part of a checkpoint (the engine and RNG are loaded by the Checkpointer)."""
         self.step = state["step"]
         self.sampler.load_state_dict(state["sampler"])
         self.ctl_sampler.load_state_dict(state["ctl_sampler"])
@@ -452,7 +507,8 @@ class Trainer:
         self.reference_losses = state["reference_losses"]
         self.last_valid = state["last_valid"]
         self.nonfinite.load_state_dict(state["nonfinite"])
-        self.log(f"resumed from {path} at step {self.step}")
+        if "task_retirement" in state:  # checkpoints written before validation.task_patience have none
+            self.retirement.load_state_dict(state["task_retirement"])
 
     def _trace(self, phase: str, facts: dict | None = None) -> None:
         peak = memory_trace(self.cfg.output_dir, self.dist.rank, phase, facts)  # resets VmHWM
@@ -471,6 +527,7 @@ class Trainer:
                               initial_valid_loss=self._per_task(self.reference_losses), peak_rss_mb=peak,
                               checkpoints=self.checkpoints.root)
         summary["mix"] = self.mix.summary()
+        summary["retired_tasks"] = self.retirement.events  # each: task, step, best_step, losses, rolled_back_to
         if self.dist.is_main:
             with open(os.path.join(self.cfg.output_dir, "summary.json"), "w") as f:
                 json.dump(summary, f, indent=1)

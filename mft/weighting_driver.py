@@ -7,8 +7,10 @@
 
 The method's ``needs`` decide everything: whether validation losses are measured before the step
 (``wants_val_losses``), whether the update comes before or after the optimizer step, and which
-signals it gets. A controller step whose validation losses are not finite is skipped (logged, the
-method not called). ``rank_spread`` checks that every rank holds the same weights. No DeepSpeed
+signals it gets. ``applied_weights`` are what the step trains with: the method's weights,
+renormalised over the tasks still active (``mft.task_retirement``), the same for every method.
+A controller step whose validation losses are not finite is skipped (logged, the method not
+called). ``rank_spread`` checks that every rank holds the same weights. No DeepSpeed
 here: the measurements come in as arrays and callables, the collective as a function.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from .stopwatch import Stopwatch
+from .task_retirement import TaskRetirement
 from .weighting import Signals, WeightingMethod
 
 logger = logging.getLogger(__name__)
@@ -41,8 +44,10 @@ class TrainSignals:
 class WeightingDriver:
     def __init__(self, method: WeightingMethod, tasks: list[str], *, update_interval: int,
                  all_reduce_max: Callable[[torch.Tensor], torch.Tensor],
-                 log: Callable[[str], None] = logger.info, stopwatch: Stopwatch | None = None) -> None:
+                 log: Callable[[str], None] = logger.info, stopwatch: Stopwatch | None = None,
+                 retirement: TaskRetirement | None = None) -> None:
         self.method = method
+        self.retirement = retirement or TaskRetirement.create(tasks, patience=0, min_delta=0.0)
         self.tasks = list(tasks)
         self.update_interval = update_interval
         self._all_reduce_max = all_reduce_max
@@ -102,9 +107,13 @@ class WeightingDriver:
                                        if value.shape == (len(self.tasks),) else float(value))
         return out
 
+    def applied_weights(self) -> np.ndarray:
+        """(K,) the weights the optimizer step uses: 0 for a retired task, the rest renormalised."""
+        return self.retirement.apply(self.method.weights)
+
     def rank_spread(self) -> float:
-        """max over tasks of (max - min over ranks) of the weights: 0 while the replicas agree."""
-        w = torch.as_tensor(np.asarray(self.method.weights, dtype=np.float64))
+        """max over tasks of (max - min over ranks) of the applied weights: 0 while the replicas agree."""
+        w = torch.as_tensor(self.applied_weights())
         both = self._all_reduce_max(torch.cat([w, -w]))
         highest, neg_lowest = both.split(len(w))
         return float((highest + neg_lowest).max())

@@ -154,6 +154,23 @@ def paired_sections(scores: dict[str, list[dict]], seeds: dict[str, list[int]], 
             "Read the Holm-adjusted p-values, not the intervals, for claims across a column.", ""] + sections
 
 
+def retirement_section(scores: dict[str, list[dict]], seeds: dict[str, list[int]]) -> list[str]:
+    """The report's list of per-task retirements (validation.task_patience), one row per retired
+    task and run, from each run's summary; nothing when no run retired a task."""
+    rows = []
+    for method, per_seed in scores.items():
+        for seed, result in zip(seeds[method], per_seed):
+            for e in result.get("retired_tasks", []):
+                rows.append(f"| {method} | {seed} | {e['task']} | {e['step']} | {e['best_step']} | "
+                            f"{e.get('rolled_back_to', '-')} |")
+    if not rows:
+        return []
+    return ["## Retired tasks", "", "Tasks retired by the per-task stop: the validation step that retired "
+            "each, the step of its best validation loss, and the step the run rolled back to (rollback on).", "",
+            "| method | seed | task | retired at | best step | rolled back to |", "|---|---|---|---|---|---|",
+            *rows, ""]
+
+
 def mean_records(runs: list[list[dict]]) -> list[dict]:
     """Several seeds' metrics records averaged step by step, for the figures: ``valid_loss``,
     ``weights`` (per task) and ``weighting_df`` over the seeds that logged them at that step (an

@@ -189,6 +189,7 @@ def score(run: MethodRun, cfg: RunConfig) -> dict:
         summary = json.load(open(os.path.join(run.output_dir, "summary.json")))
         steps = best_steps(read_metrics(run.output_dir), tasks)
         result["selected_step"] = summary["best_step"]
+        result["retired_tasks"] = summary.get("retired_tasks", [])  # validation.task_patience
         result["task_best_steps"] = steps
         result["convergence_spread"] = max(steps.values()) - min(steps.values())
     with open(cached, "w") as f:

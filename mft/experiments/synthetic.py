@@ -15,6 +15,7 @@ cached base models are keyed by it.
 from __future__ import annotations
 
 import json
+import os
 import random
 import string
 from typing import Callable
@@ -68,10 +69,11 @@ def corpus(seed: int, size: int) -> list[dict]:
     return [corpus_record(rng) for _ in range(size)]
 
 
-def task_word(op: str, schema: str) -> Callable[[random.Random], dict]:
-    """Maker of a fine-tuning word task: operation `op` on 5-8 letters from `a`-`h`."""
+def task_word(op: str, schema: str, letters: str = TASK_LETTERS, low: int = 5,
+              high: int = 8) -> Callable[[random.Random], dict]:
+    """Maker of a fine-tuning word task: operation `op` on `low`-`high` letters (default 5-8 from `a`-`h`)."""
     def make(rng: random.Random) -> dict:
-        w = word(rng, TASK_LETTERS, 5, 8)
+        w = word(rng, letters, low, high)
         return as_record(schema, f"{op} {w}", WORD_OPS[op](w))
     return make
 
@@ -105,6 +107,26 @@ def distinct_records(make: Callable[[random.Random], dict], rng: random.Random, 
             seen.add(key)
             records.append(record)
     return records
+
+
+def write_mix(out_dir: str, makers: dict[str, Callable[[random.Random], dict]], sizes: dict[str, tuple[int, int, int]],
+              *, seed: int, corrupted: dict[str, float], repeats: dict[str, int]) -> None:
+    """A fine-tuning mix as `<task>.<split>.jsonl` files: per task (in `makers`' order, each with
+    its own `random.Random`), `sizes` distinct train / valid / test records, no record in two
+    splits; the share `corrupted[task]` of its training answers replaced by noise, and each
+    training record written `repeats[task]` times. Validation and test stay clean."""
+    os.makedirs(out_dir, exist_ok=True)
+    for offset, (task, make) in enumerate(makers.items()):
+        rng = random.Random(seed * 1000 + offset)
+        seen: set[str] = set()
+        for split, size in zip(("train", "valid", "test"), sizes[task]):
+            records = distinct_records(make, rng, size, seen)
+            if split == "train" and task in corrupted:
+                for i in rng.sample(range(size), round(corrupted[task] * size)):
+                    records[i] = corrupt(records[i], rng)
+            if split == "train":
+                records = records * repeats.get(task, 1)
+            write_jsonl(os.path.join(out_dir, f"{task}.{split}.jsonl"), records)
 
 
 def write_jsonl(path: str, records: list[dict]) -> None:

@@ -1,0 +1,137 @@
+"""The per-task stop and its rollback through the launcher (2 CPU ranks over gloo): a retirement,
+the weights and records after it, and kill -9 + --resume across a retirement and a rollback.
+
+The demo does not overfit in a few steps, so MFT_FAULT_VALID_RISE (mft/faults.py) makes the
+`reverse` task's full validation loss rise from step 12 on.
+"""
+import json
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from launch_helpers import read_metrics, run_train, start_train
+from test_train_distributed import _pid_of_rank
+
+pytestmark = pytest.mark.distributed
+
+TASKS = ["copy", "addition", "reverse"]
+COMMON = ["validation.interval=4", "checkpoint.keep_last=2", "validation.task_patience=2",
+          'weighting.params={"history_window": 4, "warmup_steps": 2}']
+DROP = ("tokens_per_s", "time_s", "rss_mb")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(autouse=True)
+def reverse_rises(monkeypatch):
+    monkeypatch.setenv("MFT_FAULT_VALID_RISE", "2:12")
+
+
+def _base(out, cache):
+    return [f"output_dir={out}", f"data.cache_dir={cache}", "logging.progress_bar=false", "logging.interval=1"]
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k not in DROP} for r in rows]
+
+
+def _kill_rank_1_when(out, ready) -> None:
+    """SIGKILL the run's rank 1 once `ready()` holds."""
+    deadline = time.time() + 400
+    while time.time() < deadline and not ready():
+        time.sleep(0.2)
+    pid = _pid_of_rank(1, str(out))
+    assert pid is not None, "rank 1 not found"
+    os.kill(pid, signal.SIGKILL)
+
+
+def _metrics_has(out, key):
+    path = out / "metrics.jsonl"
+    return path.exists() and key in path.read_text()
+
+
+def _params(out, tag):
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    return get_fp32_state_dict_from_zero_checkpoint(str(out / "checkpoints"), tag=tag)
+
+
+def _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, ready_key, ready_step):
+    crashed, full = tmp_path / "crashed", tmp_path / "full"
+    proc = start_train(_base(crashed, cache_dir) + settings, ranks=2, log=str(tmp_path / "crashed.log"))
+    ckpt = crashed / "checkpoints" / f"step_{ready_step:06d}"
+    _kill_rank_1_when(crashed, lambda: _metrics_has(crashed, ready_key) and ckpt.exists())
+    assert proc.wait(timeout=300) != 0
+    assert read_metrics(str(crashed))[-1]["step"] < 32
+    run_train(_base(crashed, cache_dir) + settings, ranks=2, resume="latest")
+    run_train(_base(full, cache_dir) + settings, ranks=2)
+    a, b = read_metrics(str(crashed)), read_metrics(str(full))
+    assert _strip(a) == _strip(b)
+    with open(crashed / "checkpoints" / "latest") as f:
+        tag = f.read().strip()
+    pa, pb = _params(crashed, tag), _params(full, tag)
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    return b, json.loads((full / "summary.json").read_text())
+
+
+def test_retired_task_weighs_zero_and_kill_9_resume_across_the_retirement_equals_uninterrupted(tmp_path, cache_dir):
+    settings = COMMON + ["training.max_steps=32", "checkpoint.interval=8"]
+    metrics, summary = _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, '"retired"', 24)
+    retired = [r for r in metrics if "retired" in r]
+    assert [(r["step"], r["retired"]) for r in retired] == [(16, ["reverse"])]  # best at 8; 12 and 16 worse
+    for r in metrics:
+        if "weights" in r:
+            assert sum(r["weights"].values()) == pytest.approx(1.0)
+            if r["step"] > 16:  # the applied weights are logged: reverse trains with 0
+                assert r["weights"]["reverse"] == 0.0
+                assert min(r["weights"]["copy"], r["weights"]["addition"]) > 0.0
+            elif "weights_rank_spread" in r:
+                assert r["weights_rank_spread"] == 0.0
+    assert [e["task"] for e in summary["retired_tasks"]] == ["reverse"]
+    assert summary["retired_tasks"][0]["best_step"] == 8
+    # early stopping and best/ count the retired task's loss: the mean ratio is over all tasks
+    valid = [r for r in metrics if "valid_mean_ratio" in r and r["step"] > 16]
+    for r in valid:
+        assert r["valid_mean_ratio"] == pytest.approx(sum(r["valid_loss_ratio"].values()) / 3)
+        assert r["task_active"] == {"copy": 1.0, "addition": 1.0, "reverse": 0.0}
+
+
+def test_kill_9_resume_across_a_rollback_equals_uninterrupted(tmp_path, cache_dir):
+    settings = COMMON + ["training.max_steps=32", "checkpoint.interval=8", "validation.rollback=true"]
+    metrics, summary = _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, '"rollback_from"', 16)
+    steps = [r["step"] for r in metrics]
+    back = steps.index(8, steps.index(8) + 1)  # the rollback record repeats step 8
+    assert metrics[back] == {"step": 8, "rollback_from": 16, "retired": ["reverse"],
+                             "task_active": {"copy": 1.0, "addition": 1.0, "reverse": 0.0}}
+    assert steps[back + 1:back + 3] == [9, 10] and steps[-1] == 32
+    assert summary["retired_tasks"][0]["rolled_back_to"] == 8
+    assert all(r["weights"]["reverse"] == 0.0 for r in metrics[back + 1:] if "weights" in r)
+
+
+def test_rollback_restores_the_exact_parameters_of_the_best_step(tmp_path, cache_dir, monkeypatch):
+    """1 process: the checkpoint written right after the rollback to step 8 holds the parameters
+    that a run without the fault (so without a retirement) saved at step 8."""
+    plain, rolled = tmp_path / "plain", tmp_path / "rolled"
+    settings = COMMON + ["training.max_steps=16", "checkpoint.keep_last=10"]
+    monkeypatch.delenv("MFT_FAULT_VALID_RISE")
+    run_train(_base(plain, cache_dir) + settings + ["checkpoint.interval=8"], ranks=1)
+    assert not any("retired" in r for r in read_metrics(str(plain)))
+    monkeypatch.setenv("MFT_FAULT_VALID_RISE", "2:12")
+    run_train(_base(rolled, cache_dir) + settings + ["checkpoint.interval=0", "validation.rollback=true"], ranks=1)
+    assert any(r.get("rollback_from") == 16 for r in read_metrics(str(rolled)))
+    assert {"step_000008", "step_000016"} <= set(os.listdir(rolled / "checkpoints"))
+    pa, pb = _params(plain, "step_000008"), _params(rolled, "step_000008")
+    assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+    # early stopping spans both branches: best/ is never worse than any model of the kept branch,
+    # and the summary names it; the checkpoint of step 8 is the rolled-back state, reverse retired
+    best = json.loads((rolled / "best" / "mft_best.json").read_text())
+    kept = [r["valid_mean_ratio"] for r in read_metrics(str(rolled)) if "valid_mean_ratio" in r]
+    assert best["valid_mean_ratio"] <= min(kept)
+    assert json.loads((rolled / "summary.json").read_text())["best_step"] == best["step"]
+    state = json.loads((rolled / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
+    assert state["task_retirement"]["retired_step"] == [None, None, 16]
