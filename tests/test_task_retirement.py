@@ -14,7 +14,7 @@ from mft.config_loader import ConfigError
 from data_pipeline import GlobalBatchSampler, ProportionalSampler, TaskMixSampler
 from mft.task_mix import TaskMix
 from mft.task_retirement import TaskRetirement, renormalise
-from mft.weighting import Signals, available_methods, build_weighting
+from mft.weighting import RunContext, Signals, available_methods, build_weighting
 from mft.weighting_driver import TrainSignals, WeightingDriver
 
 TASKS = ["a", "b", "c"]
@@ -114,7 +114,7 @@ def test_a_retired_task_is_no_longer_drawn_where_the_sampler_can_and_the_rest_ke
 
 @pytest.mark.parametrize("name", sorted(available_methods()))
 def test_every_method_trains_with_zero_weight_on_a_retired_task_and_the_rest_renormalised(name):
-    method = build_weighting(name, num_tasks=3, num_valid_batches=5, steps_per_epoch=7)
+    method = build_weighting(name, 3, context=RunContext(num_valid_batches=5, steps_per_epoch=7))
     retirement = TaskRetirement.create(TASKS, patience=1, min_delta=0.0)
     drv = WeightingDriver(method, TASKS, update_interval=1, all_reduce_max=lambda t: t,
                           log=lambda *_: None, retirement=retirement)
@@ -151,7 +151,7 @@ def test_the_report_lists_each_runs_retirements_and_nothing_without_any():
 
 
 @pytest.mark.parametrize("sets, message", [
-    (["validation.rollback=true"], "validation.rollback needs validation.task_patience"),
+    (["validation.rollback=true"], "validation.rollback: needs validation.task_patience"),
     (["validation.task_patience=-1"], "task_patience"),
     (["weighting.probe=same"], "weighting.probe"),
 ])
