@@ -17,7 +17,7 @@ import random
 import string
 
 from mft.experiments.synthetic import distinct_records, write_jsonl
-from mft.scripts import script_parser
+from mft.scripts import generator_main
 
 LETTERS = string.ascii_lowercase[:8]
 SIZES = {"copy": (1000, 100, 100), "addition": (3000, 100, 100), "reverse": (48, 24, 24)}
@@ -54,14 +54,6 @@ def generate(out_dir: str, seed: int = 0) -> None:
             write_jsonl(os.path.join(out_dir, f"{task}.{split}.jsonl"), distinct_records(make, rng, size, seen))
 
 
-def main() -> None:
-    parser = script_parser(__doc__, prog="launch/make_demo_data.py")
-    parser.add_argument("--out", default=os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "configs", "demo_data")),
-                        help="folder for the task files")
-    parser.add_argument("--seed", type=int, default=0, help="the generator's seed (the committed files use 0)")
-    args = parser.parse_args()
-    generate(args.out, args.seed)
-
-
 if __name__ == "__main__":
-    main()
+    generator_main(__doc__, "launch/make_demo_data.py",
+                   os.path.join(os.path.dirname(__file__), "..", "configs", "demo_data"), generate)

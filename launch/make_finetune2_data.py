@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import random
 
-from mft.scripts import script_parser
+from mft.scripts import generator_main
 from mft.experiments.synthetic import ALPHABET, as_record, task_word, write_mix
 
 LETTERS = ALPHABET[:10]
@@ -46,14 +46,6 @@ def generate(out_dir: str, seed: int = 0) -> None:
     write_mix(out_dir, MAKERS, SIZES, seed=seed, corrupted=CORRUPTED, repeats=REPEATS)
 
 
-def main() -> None:
-    parser = script_parser(__doc__, prog="launch/make_finetune2_data.py")
-    parser.add_argument("--out", default=os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "configs", "finetune2_data")),
-                        help="folder for the task files")
-    parser.add_argument("--seed", type=int, default=0, help="the generator's seed (the committed files use 0)")
-    args = parser.parse_args()
-    generate(args.out, args.seed)
-
-
 if __name__ == "__main__":
-    main()
+    generator_main(__doc__, "launch/make_finetune2_data.py",
+                   os.path.join(os.path.dirname(__file__), "..", "configs", "finetune2_data"), generate)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from mft.experiments.synthetic import addition, task_word, write_mix
-from mft.scripts import script_parser
+from mft.scripts import generator_main
 
 MAKERS = {"copy": task_word("copy", "chat"), "sort": task_word("sort", "mftcoder"),
           "addition": addition, "reverse": task_word("reverse", "mftcoder")}
@@ -33,14 +33,6 @@ def generate(out_dir: str, seed: int = 0) -> None:
     write_mix(out_dir, MAKERS, SIZES, seed=seed, corrupted=CORRUPTED, repeats=REPEATS)
 
 
-def main() -> None:
-    parser = script_parser(__doc__, prog="launch/make_finetune_data.py")
-    parser.add_argument("--out", default=os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "configs", "finetune_data")),
-                        help="folder for the task files")
-    parser.add_argument("--seed", type=int, default=0, help="the generator's seed (the committed files use 0)")
-    args = parser.parse_args()
-    generate(args.out, args.seed)
-
-
 if __name__ == "__main__":
-    main()
+    generator_main(__doc__, "launch/make_finetune_data.py",
+                   os.path.join(os.path.dirname(__file__), "..", "configs", "finetune_data"), generate)

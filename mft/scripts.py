@@ -9,7 +9,9 @@ through `deprecated_alias`, which says what to use instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Callable
 
 ERROR_PREFIX = "mft: error:"
 USER_ERROR = 2  # the exit code of a user's mistake, in every script
@@ -55,3 +57,13 @@ class _Deprecated(argparse.Action):
 def deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, dest: str, type=str) -> None:
     """Accept `old` as `new` (same destination), hidden from --help, with a warning when used."""
     parser.add_argument(old, dest=dest, type=type, action=_Deprecated, metavar=new, help=argparse.SUPPRESS)
+
+
+def generator_main(doc: str, prog: str, folder: str, generate: Callable[[str, int], None]) -> None:
+    """The command line of a data generator script (launch/make_*_data.py): `--out` (default:
+    `folder`, where the committed files live) and `--seed` (the committed files use 0)."""
+    parser = script_parser(doc, prog=prog)
+    parser.add_argument("--out", default=os.path.normpath(folder), help="folder for the task files")
+    parser.add_argument("--seed", type=int, default=0, help="the generator's seed (the committed files use 0)")
+    args = parser.parse_args()
+    generate(args.out, args.seed)

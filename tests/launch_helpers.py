@@ -43,6 +43,21 @@ def assert_generator_reproduces(generate, shipped: str, out_dir) -> None:
     assert not mismatch and not errors
 
 
+def exchanges(folder: str, task: str, split: str) -> list[tuple[str, str]]:
+    """(prompt, answer) of every record of a generated task file <folder>/<task>.<split>.jsonl,
+    whatever its schema (plain, chat or MFTCoder)."""
+    out = []
+    with open(os.path.join(folder, f"{task}.{split}.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if "prompt" in r:
+                out.append((r["prompt"], r["completion"]))
+            else:
+                turns = r.get("messages") or r["chat_rounds"]
+                out.append((turns[0]["content"], turns[1]["content"]))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

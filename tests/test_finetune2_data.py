@@ -1,10 +1,9 @@
 """The second fine-tuning mix (launch/make_finetune2_data.py): the committed files are what the
 generator makes, its tasks, sizes and noise differ from the first mix, and only the small task's
 training answers are corrupted."""
-import json
 import os
 
-from launch_helpers import ROOT, assert_generator_reproduces, load_script
+from launch_helpers import ROOT, assert_generator_reproduces, exchanges, load_script
 
 from mft.experiments.synthetic import WORD_OPS
 
@@ -14,14 +13,7 @@ SHIPPED = os.path.join(ROOT, "configs", "finetune2_data")
 
 
 def _exchanges(task: str, split: str) -> list[tuple[str, str]]:
-    out = []
-    with open(os.path.join(SHIPPED, f"{task}.{split}.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            turns = [{"content": r["prompt"]}, {"content": r["completion"]}] if "prompt" in r else (
-                r.get("messages") or r["chat_rounds"])
-            out.append((turns[0]["content"], turns[1]["content"]))
-    return out
+    return exchanges(SHIPPED, task, split)
 
 
 def _correct(prompt: str, answer: str) -> bool:

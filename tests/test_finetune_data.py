@@ -1,9 +1,8 @@
 """The shipped fine-tuning data is what the generator makes: sizes, a corrupted share in the small
 task's training answers only, and answers the base corpus never shows in that form."""
-import json
 import os
 
-from launch_helpers import ROOT, assert_generator_reproduces, load_script
+from launch_helpers import ROOT, assert_generator_reproduces, exchanges, load_script
 
 from mft.experiments.synthetic import WORD_OPS, corpus
 
@@ -13,17 +12,7 @@ SHIPPED = os.path.join(ROOT, "configs", "finetune_data")
 
 
 def _exchanges(task: str, split: str) -> list[tuple[str, str]]:
-    """(prompt, answer) of every record of a shipped file."""
-    out = []
-    with open(os.path.join(SHIPPED, f"{task}.{split}.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            if "prompt" in r:
-                out.append((r["prompt"], r["completion"]))
-            else:
-                turns = r.get("messages") or r["chat_rounds"]
-                out.append((turns[0]["content"], turns[1]["content"]))
-    return out
+    return exchanges(SHIPPED, task, split)
 
 
 def _correct(prompt: str, answer: str) -> bool:
