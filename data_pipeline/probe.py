@@ -25,6 +25,8 @@ class FixedProbeSampler(StratifiedValidSampler):
     same rows. `num_batches_per_pass` stays the parent's (CoBa's M), so the "auto" window means
     the same number of controller steps under both probes."""
 
+    probe = "fixed"
+
     def __init__(self, task_ids, num_tasks: int, samples_per_task: int, seed: int, *, batches_per_step: int,
                  world_size: int = 1, rank: int = 0):
         super().__init__(task_ids, num_tasks, samples_per_task, seed, world_size=world_size, rank=rank)
@@ -40,12 +42,11 @@ class FixedProbeSampler(StratifiedValidSampler):
         return rows
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "probe": "fixed", "position": self.position,
-                "batches_per_step": len(self.batches)}
+        return {**super().state_dict(), "position": self.position, "batches_per_step": len(self.batches)}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        if state.get("probe") != "fixed" or state.get("batches_per_step") != len(self.batches):
+        if state.get("batches_per_step") != len(self.batches):
             raise DataError(f"cannot resume the controller probe: saved probe {state.get('probe', 'resample')!r} "
                             f"with {state.get('batches_per_step')} batch(es) per step, now 'fixed' with "
                             f"{len(self.batches)}; resume with the same weighting.probe and weighting.valid_batches")

@@ -186,6 +186,8 @@ class StratifiedValidSampler:
     rank::world_size, padded with None so every rank runs the same number of rows.
     """
 
+    probe = "resample"  # weighting.probe: a new batch at every controller step
+
     def __init__(
         self,
         task_ids: np.ndarray,
@@ -233,10 +235,14 @@ class StratifiedValidSampler:
         return shard_rows(self.next_global_rows(), self.world_size, self.rank)
 
     def state_dict(self) -> dict:
-        return {"cursors": list(self.cursors), "task_sizes": [len(o) for o in self.orders], "seed": self.seed}
+        return {"cursors": list(self.cursors), "task_sizes": [len(o) for o in self.orders], "seed": self.seed,
+                "probe": self.probe}
 
     def load_state_dict(self, state: dict) -> None:
         sizes = [len(o) for o in self.orders]
+        if state.get("probe", "resample") != self.probe:  # states saved before weighting.probe: resample
+            raise DataError(f"cannot resume the controller probe: saved weighting.probe {state['probe']!r}, now "
+                            f"{self.probe!r}; resume with the same weighting.probe")
         if state["task_sizes"] != sizes or state["seed"] != self.seed:
             raise DataError(
                 f"cannot resume the validation sampler: saved task sizes {state['task_sizes']} / seed "

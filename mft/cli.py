@@ -1,8 +1,9 @@
 """Command line of `launch/train.py`: parse, load and check the config, train.
 
 A user's mistake ends in one line, ``mft: error: ...``. Mistakes found before training starts
-(the config, its files and records, the tokenizer) are the same on every rank, so only rank 0
-reports them. `--check` stops there, after the model has been built on the meta device, with a
+(the config, its files and records, the tokenizer) are the same on every rank of a node, so rank 0
+reports them, and on a multi-node run the first rank of every other node too (its files and
+cache are its own). `--check` stops there, after the model has been built on the meta device, with a
 one-line verdict: what a cluster user runs before queueing a job.
 """
 from __future__ import annotations
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     except (ConfigError, DataError, FileNotFoundError) as exc:
         if rank == 0:
             logger.error("mft: error: %s", exc)
+        elif launch_local_rank() == 0:  # another node: its own files and cache may differ from node 0's
+            logger.error("mft: error: (rank %d) %s", rank, exc)
         return 2
     if args.check:
         if rank == 0:

@@ -24,6 +24,7 @@ from data_pipeline import (GlobalBatchSampler, MultiTaskData, ProportionalSample
 from data_pipeline import mixing
 
 from .config_loader import ConfigError
+from .task_retirement import renormalise
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -107,8 +108,8 @@ class TaskMix:
         weights, 0 for a retired task, set the proportions at every step anyway."""
         if not isinstance(self.sampler, TaskMixSampler):
             return False
-        p = self.sampler.proportions * np.asarray(active, dtype=np.float64)
-        self.sampler.set_proportions(step, p / p.sum())
+        if not self.sampling:  # under "sampling", before_batch sets them from the renormalised weights
+            self.sampler.set_proportions(step, renormalise(self.sampler.proportions, active))
         return True
 
     def loss_weights(self, weights: np.ndarray, task_tokens: Any) -> np.ndarray:

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
+
+from .config_loader import ConfigError
 
 
 def renormalise(weights: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -103,11 +105,16 @@ class TaskRetirement:
             out["retired"] = [self.tasks[i] for i in newly]
         return out
 
-    def rollback_step(self, newly: Sequence[int]) -> int | None:
+    def rollback_step(self, newly: Sequence[int], kept: Collection[int]) -> int | None:
         """With rollback on, the step to go back to for these newly retired tasks: the earliest of
-        their best steps; None when rollback is off or none was ever measured."""
+        their best steps, or the newest checkpoint in `kept` before it (after an earlier rollback a
+        task's best step can lie on the abandoned branch's pruned history); None when rollback is
+        off, no best was ever measured, or no checkpoint that early is kept."""
         steps = [self.best_step[i] for i in newly if self.best_step[i] > 0]
-        return min(steps) if self.rollback and steps else None
+        if not (self.rollback and steps):
+            return None
+        usable = [s for s in kept if s <= min(steps)]
+        return max(usable) if usable else None
 
     def protected_steps(self) -> set[int]:
         """With rollback on, the best steps of the active tasks: their checkpoints must stay."""
@@ -134,7 +141,7 @@ class TaskRetirement:
         now = (self.tasks, self.patience, self.min_delta, self.rollback)
         saved = (state["tasks"], state["patience"], state["min_delta"], state["rollback"])
         if saved != now:
-            raise ValueError(f"cannot resume the per-task stop: saved (tasks, task_patience, min_delta, rollback) "
+            raise ConfigError(f"validation.task_patience: cannot resume the per-task stop: saved (tasks, task_patience, min_delta, rollback) "
                              f"{saved}, now {now}; resume with the same validation settings")
         self.best = [math.inf if b is None else float(b) for b in state["best"]]
         self.best_step = [int(s) for s in state["best_step"]]

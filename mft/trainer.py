@@ -228,7 +228,8 @@ class Trainer:
                 self._trace(f"validation and export, step {step}")
             if log_now:
                 self.metrics.log(record)
-            target = self.retirement.rollback_step(valid.retired) if valid and not self.early.should_stop else None
+            target = (self.retirement.rollback_step(valid.retired, self.checkpoints.steps())
+                      if valid and not self.early.should_stop else None)
             if target is not None:
                 self._rollback(target, valid.retired)
                 bar.n = self.step
@@ -432,8 +433,8 @@ class Trainer:
         valid_loss = self._per_task(val.tolist())
         improved = self.early.observe(self.step, ratio)
         retired = self.retirement.observe(self.step, val.tolist())
+        sampled = bool(retired) and self.mix.exclude(self.step + 1, self.retirement.active)
         for i in retired:
-            sampled = self.mix.exclude(self.step + 1, self.retirement.active)
             self.log(f"step {self.step}: task {self.tasks[i]} retired (best valid loss {self.retirement.best[i]:.4f} "
                      f"at step {self.retirement.best_step[i]}, now {val[i]:.4f})"
                      + ("" if sampled else "; its rows still come, weighted 0"))

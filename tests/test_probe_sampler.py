@@ -47,6 +47,10 @@ def test_fixed_resumes_mid_step_and_refuses_another_probe_or_m():
     with pytest.raises(DataError, match="weighting.probe"):
         FixedProbeSampler(TASKS, 3, 2, seed=4, batches_per_step=3).load_state_dict(
             StratifiedValidSampler(TASKS, 3, 2, seed=4).state_dict())
+    with pytest.raises(DataError, match="saved weighting.probe 'fixed', now 'resample'"):
+        StratifiedValidSampler(TASKS, 3, 2, seed=4).load_state_dict(first.state_dict())
+    old = {k: v for k, v in StratifiedValidSampler(TASKS, 3, 2, seed=4).state_dict().items() if k != "probe"}
+    StratifiedValidSampler(TASKS, 3, 2, seed=4).load_state_dict(old)  # a checkpoint from before weighting.probe
 
 
 def test_the_controller_window_counts_the_same_batches_per_pass_under_both_probes():

@@ -90,8 +90,10 @@ def test_rollback_keeps_each_active_tasks_best_checkpoint_and_goes_back_to_the_e
     assert r.protected_steps() == {20}
     newly = r.observe(30, [0.6, 0.8, 1.0])  # a and c did not improve
     assert newly == [0, 2]  # b improved and stays
-    assert r.rollback_step(newly) == 20 and r.protected_steps() == {30}
-    assert not TaskRetirement.create(TASKS, patience=1, min_delta=0.0).rollback_step(newly)
+    assert r.rollback_step(newly, kept={10, 20, 30}) == 20 and r.protected_steps() == {30}
+    assert r.rollback_step(newly, kept={10, 30}) == 10  # 20's checkpoint gone: the newest one before it
+    assert r.rollback_step(newly, kept={30}) is None  # nothing that early is kept: no rollback
+    assert not TaskRetirement.create(TASKS, patience=1, min_delta=0.0).rollback_step(newly, kept={10, 20, 30})
 
 
 def test_a_retired_task_is_no_longer_drawn_where_the_sampler_can_and_the_rest_keep_their_ratio():
@@ -99,7 +101,7 @@ def test_a_retired_task_is_no_longer_drawn_where_the_sampler_can_and_the_rest_ke
     feed(r, [[1.0, 1.0, 1.0], [0.5, 2.0, 0.5]])  # b retired at step 20
     geometry = dict(world_size=1, rank=0, micro_batch_size=4, grad_accum=1, seed=0)
     sampler = TaskMixSampler(np.repeat([0, 1, 2], 8), 3, [0.5, 0.25, 0.25], **geometry)
-    mix = SimpleNamespace(sampler=sampler)
+    mix = SimpleNamespace(sampler=sampler, sampling=False)
     for _ in range(20):
         sampler.next_step()
     assert TaskMix.exclude(mix, 21, r.active)
@@ -109,7 +111,7 @@ def test_a_retired_task_is_no_longer_drawn_where_the_sampler_can_and_the_rest_ke
     # proportional mixing walks one permutation of rows that mix tasks: the rows still come, weighted 0
     inner = GlobalBatchSampler(24, **geometry, drop_last=False)
     proportional = ProportionalSampler(inner, [[i] for i in range(24)], np.repeat([0, 1, 2], 8), 3)
-    assert not TaskMix.exclude(SimpleNamespace(sampler=proportional), 1, r.active)
+    assert not TaskMix.exclude(SimpleNamespace(sampler=proportional, sampling=False), 1, r.active)
 
 
 @pytest.mark.parametrize("name", sorted(available_methods()))
@@ -192,4 +194,4 @@ def test_a_task_never_measured_finite_is_retired_with_strict_json_records():
     feed(r, [[1.0, math.nan, 1.0], [0.9, math.nan, 0.9]])
     assert r.events == [{"task": "b", "step": 20, "best_step": -1, "best_valid_loss": None, "valid_loss": None}]
     json.dumps(r.state_dict(), allow_nan=False)
-    assert r.rollback_step([1]) is None  # no best step to go back to: retired without a rollback
+    assert r.rollback_step([1], kept={10, 20}) is None  # no best step to go back to: retired without a rollback

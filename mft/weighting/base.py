@@ -205,8 +205,8 @@ class WeightingMethod(ABC):
         wrong = [f"{key}={state.get(key)!r} (this controller: {value!r})"
                  for key, value in expected.items() if state.get(key) != value]
         if wrong:
-            raise ValueError(f"{self._label()}: cannot load this weighting state, it was saved with "
-                             + ", ".join(wrong))
+            raise ConfigError(f"weighting: cannot resume {self._label()}'s state, it was saved with "
+                              + ", ".join(wrong) + "; resume with the same weighting settings")
         self._t = int(state["t"])
         load_fields(self, self.state_fields, state)
         self._load_state(state)
