@@ -48,6 +48,8 @@ def test_two_seeds_two_methods(tmp_path):
     table, paired = report.split("## Against uniform, paired by seed")
     rows = [line for line in table.splitlines() if line.startswith(("| uniform |", "| coba |"))]
     assert len(rows) == 2 and all(r.endswith("| 2 |") and "±" in r for r in rows)
+    paired, mix = paired.split("## Realised task mix")  # the paired section, then the realised mix
+    assert "| coba | proportional |" in mix
     paired = [line for line in paired.splitlines() if line.startswith("| coba |")]
     assert len(paired) == 1 and paired[0].endswith("| 2 |") and paired[0].count("[") == 1 + len(tests)
     assert "the mean curve over 2 seeds" in report
