@@ -79,38 +79,34 @@ def _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, ready_key, 
     return b, json.loads((full / "summary.json").read_text())
 
 
-def test_retired_task_weighs_zero_and_kill_9_resume_across_the_retirement_equals_uninterrupted(tmp_path, cache_dir):
-    settings = COMMON + ["training.max_steps=32", "checkpoint.interval=8"]
-    metrics, summary = _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, '"retired"', 24)
-    retired = [r for r in metrics if "retired" in r]
-    assert [(r["step"], r["retired"]) for r in retired] == [(16, ["reverse"])]  # best at 8; 12 and 16 worse
-    for r in metrics:
-        if "weights" in r:
-            assert sum(r["weights"].values()) == pytest.approx(1.0)
-            if r["step"] > 16:  # the applied weights are logged: reverse trains with 0
-                assert r["weights"]["reverse"] == 0.0
-                assert min(r["weights"]["copy"], r["weights"]["addition"]) > 0.0
-            elif "weights_rank_spread" in r:
-                assert r["weights_rank_spread"] == 0.0
-    assert [e["task"] for e in summary["retired_tasks"]] == ["reverse"]
-    assert summary["retired_tasks"][0]["best_step"] == 8
-    # early stopping and best/ count the retired task's loss: the mean ratio is over all tasks
-    valid = [r for r in metrics if "valid_mean_ratio" in r and r["step"] > 16]
-    for r in valid:
-        assert r["valid_mean_ratio"] == pytest.approx(sum(r["valid_loss_ratio"].values()) / 3)
-        assert r["task_active"] == {"copy": 1.0, "addition": 1.0, "reverse": 0.0}
-
-
-def test_kill_9_resume_across_a_rollback_equals_uninterrupted(tmp_path, cache_dir):
-    settings = COMMON + ["training.max_steps=32", "checkpoint.interval=8", "validation.rollback=true"]
+def test_retirement_and_rollback_kill_9_resume_equals_uninterrupted(tmp_path, cache_dir):
+    """reverse's validation loss is made to rise from step 12: it is retired at step 16 (best at 8),
+    the run rolls back to step 8 and goes on without it, under a per-task mix (temperature 1: by
+    size) that no longer draws it. Rank 1 killed after the rollback, then --resume: the same
+    metrics and parameters as the run that never stopped."""
+    settings = COMMON + ["training.max_steps=32", "checkpoint.interval=8", "validation.rollback=true",
+                         "data.mixing.strategy=temperature", "data.mixing.temperature=1.0"]
     metrics, summary = _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, '"rollback_from"', 16)
     steps = [r["step"] for r in metrics]
     back = steps.index(8, steps.index(8) + 1)  # the rollback record repeats step 8
     assert metrics[back] == {"step": 8, "rollback_from": 16, "retired": ["reverse"],
                              "task_active": {"copy": 1.0, "addition": 1.0, "reverse": 0.0}}
     assert steps[back + 1:back + 3] == [9, 10] and steps[-1] == 32
-    assert summary["retired_tasks"][0]["rolled_back_to"] == 8
-    assert all(r["weights"]["reverse"] == 0.0 for r in metrics[back + 1:] if "weights" in r)
+    assert [(e["task"], e["step"], e["best_step"], e["rolled_back_to"]) for e in summary["retired_tasks"]] == [
+        ("reverse", 16, 8, 8)]
+    after = metrics[back + 1:]
+    for r in after:  # the applied weights are logged: reverse trains with 0, the others share 1
+        if "weights" in r:
+            assert r["weights"]["reverse"] == 0.0 and sum(r["weights"].values()) == pytest.approx(1.0)
+            assert min(r["weights"]["copy"], r["weights"]["addition"]) > 0.0
+    drawn = [r["task_samples"]["reverse"] for r in after if "task_samples" in r]
+    assert len(drawn) > 10 and len(set(drawn)) == 1  # no longer drawn from the rollback on
+    assert all(r["task_proportion"]["reverse"] == 0.0 for r in after if "task_proportion" in r)
+    # early stopping and best/ count the retired task's loss: the mean ratio is over all tasks
+    for r in after:
+        if "valid_mean_ratio" in r:
+            assert r["valid_mean_ratio"] == pytest.approx(sum(r["valid_loss_ratio"].values()) / 3)
+            assert r["task_active"] == {"copy": 1.0, "addition": 1.0, "reverse": 0.0}
 
 
 def test_rollback_restores_the_exact_parameters_of_the_best_step(tmp_path, cache_dir, monkeypatch):
