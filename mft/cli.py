@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
         if rank == 0:
             logger.error("mft: error: %s", exc)
         elif launch_local_rank() == 0:  # another node: its own files and cache may differ from node 0's
-            logger.error("mft: error: (rank %d) %s", rank, exc)
+            logger.error("mft: error: %s", exc)  # the log prefixes the rank
         return 2
     if args.check:
         if rank == 0:

@@ -49,8 +49,9 @@ def launch_world_size() -> int:
 
 
 def launch_local_rank() -> int:
-    """This process's rank among those of its node; 0 for a plain `python` run."""
-    return int(os.environ.get("LOCAL_RANK") or 0)
+    """This process's rank among those of its node, as the launcher set it; without $LOCAL_RANK
+    the global rank (one node), 0 for a plain `python` run."""
+    return int(os.environ.get("LOCAL_RANK") or launch_rank())
 
 
 def check_run(cfg: RunConfig, *, local_rank: int, resume: str | None = None, model: bool = False) -> Checked:

@@ -100,7 +100,16 @@ def test_load_errors_are_reported_by_rank_0_only(tmp_path):
     config, _ = _config(tmp_path, _records())
     quiet = _run(config, "--set", "training.lrr=1", RANK="1")
     assert quiet.returncode == 2 and quiet.stderr == "", quiet.stderr
+    quiet = _run(config, "--set", "training.lrr=1", RANK="1", LOCAL_RANK="1")
+    assert quiet.returncode == 2 and quiet.stderr == "", quiet.stderr
     assert "training.lrr" in _error_line(_run(config, "--set", "training.lrr=1", RANK="0"))
+    # the first rank of another node: its files and cache are its own, so it reports too
+    other_node = _run(config, "--set", "training.lrr=1", RANK="1", LOCAL_RANK="0")
+    assert other_node.returncode == 2 and "Traceback" not in other_node.stderr
+    assert [line for line in other_node.stderr.splitlines() if "mft: error:" in line] == [
+        "[rank 1] mft: error: training.lrr: not a valid key; did you mean 'training.lr'? (valid keys: betas, "
+        "dist_timeout_s, epochs, grad_accum, grad_clip, lr, max_nonfinite_steps, max_steps, micro_batch_size, "
+        "min_lr, seed, warmup_steps, weight_decay)"]
 
 
 def test_two_ranks_report_a_load_error_once(tmp_path):

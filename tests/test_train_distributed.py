@@ -274,9 +274,9 @@ def _pid_of_rank(rank: int, marker: str) -> int | None:
 @pytest.mark.parametrize("mixing", [[]], ids=["proportional"])
 def test_kill_9_one_rank_then_resume_equals_uninterrupted(tmp_path, cache_dir, mixing):
     """A rank killed mid-run: the launcher fails loudly; --resume ends where a run never stopped ends.
-    (A per-task sampler's resume is covered by test_resumed_run_equals_uninterrupted_run[sampling]
+    (A per-task sampler's resume is covered by test_resumed_run_equals_uninterrupted_run[temperature, sampling]
     and, killed, by tests/test_task_retirement_distributed.py, which runs a per-task mix.)"""
-    common = ["training.max_steps=40", "checkpoint.interval=8", "checkpoint.keep_last=2", "validation.interval=8",
+    common = ["training.max_steps=24", "checkpoint.interval=8", "checkpoint.keep_last=2", "validation.interval=8",
               'weighting.params={"history_window": 4, "warmup_steps": 2}'] + mixing
     crashed = tmp_path / "crashed"
     log = tmp_path / "crashed.log"
@@ -290,7 +290,7 @@ def test_kill_9_one_rank_then_resume_equals_uninterrupted(tmp_path, cache_dir, m
     os.kill(pid, signal.SIGKILL)
     assert proc.wait(timeout=300) != 0
     assert "exits with return code = -9" in log.read_text()
-    assert read_metrics(str(crashed))[-1]["step"] < 40
+    assert read_metrics(str(crashed))[-1]["step"] < 24
     assert shm_buffers() <= buffers  # not even a killed rank leaves its shared memory behind
     run_train(_base(crashed, cache_dir) + common, ranks=2, resume="latest")
     full = tmp_path / "full"

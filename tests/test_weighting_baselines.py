@@ -232,7 +232,7 @@ def test_famo_valid_objectives_by_hand():
     famo = build_weighting("famo", num_tasks=2)
     famo.update(Signals(train_losses=[2.0, 4.0], after_losses=[1.0, 3.0]))
     np.testing.assert_allclose(famo.weights, [0.740508, 0.259492], atol=2e-6)
-    with pytest.raises(ValueError, match="cannot load"):  # a state saved with another objective
+    with pytest.raises(ValueError, match="cannot resume famo's state"):  # a state saved with another objective
         plain.load_state_dict(train.state_dict())
 
 
