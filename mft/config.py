@@ -130,6 +130,7 @@ class ValidationConfig:
     min_delta: float = 0.0              # an improvement must lower the mean loss ratio (a task's loss, for task_patience) by more than this
     task_patience: int = 0              # retire a task after N validations without improving its own best loss; 0 = off
     rollback: bool = False              # on a retirement, go back to the retired task's best step (needs task_patience)
+    retired_weight: float = 0.0         # a retired task's weight, as a factor on its method weight, before renormalising; 0 = dropped
 
     def __post_init__(self) -> None:
         if self.interval < 1:
@@ -141,6 +142,12 @@ class ValidationConfig:
         if self.rollback and not self.task_patience:
             raise ConfigError("validation.rollback: needs validation.task_patience >= 1 (it rolls back when a task "
                               "is retired); set validation.task_patience or validation.rollback=false, got true")
+        if not 0.0 <= self.retired_weight < 1.0:
+            raise ConfigError(f"validation.retired_weight: must be in [0, 1) (a factor on a retired task's weight; "
+                              f"0 drops it, 1 would not retire it), got {self.retired_weight}")
+        if self.retired_weight and not self.task_patience:
+            raise ConfigError(f"validation.retired_weight: needs validation.task_patience >= 1 (it weights retired "
+                              f"tasks); set validation.task_patience or validation.retired_weight=0, got {self.retired_weight}")
 
 
 @dataclass

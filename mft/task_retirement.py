@@ -6,8 +6,10 @@
 
 At each full validation, an active task whose loss has not fallen below its own best by more
 than `min_delta` for `patience` evaluations in a row is retired. From then on its loss weight is
-0 and every weighting method's weights are renormalised over the active tasks (`apply`, one place
-for every method; the method itself still sees all signals, so CoBa's history stays complete).
+its method weight times `retired_weight` (0 by default: dropped; a small factor holds the task
+back without letting the model forget it), and every weighting method's weights are renormalised
+(`apply`, one place for every method; the method itself still sees all signals, so CoBa's history
+stays complete).
 The last active task is never retired: stopping the whole run is early stopping's job.
 
 With `rollback`, the checkpoints of each active task's best step are kept (`protected_steps`)
@@ -26,13 +28,14 @@ import numpy as np
 from .config_loader import ConfigError
 
 
-def renormalise(weights: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """weights * active / sum: 0 for a retired task, the rest summing to 1. Uniform over the
-    active tasks if the method put all its weight on retired ones."""
-    w = np.asarray(weights, dtype=np.float64) * active
+def renormalise(weights: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """weights * scale / sum, summing to 1: `scale` is 1 for an active task and the retired weight
+    factor (0: dropped) for a retired one. Where the method put all its weight on tasks scaled to
+    0, `scale` itself renormalised."""
+    w = np.asarray(weights, dtype=np.float64) * scale
     total = w.sum()
     if not total > 0:
-        return active / active.sum()
+        return np.asarray(scale, dtype=np.float64) / np.sum(scale)
     return w / total
 
 
@@ -47,6 +50,7 @@ class TaskRetirement:
     patience: int = 0                   # 0: never retire (validation.task_patience)
     min_delta: float = 0.0
     rollback: bool = False
+    retired_weight: float = 0.0         # a retired task's factor on its method weight (0: dropped)
     best: list[float] = field(default_factory=list)
     best_step: list[int] = field(default_factory=list)
     bad: list[int] = field(default_factory=list)
@@ -54,10 +58,11 @@ class TaskRetirement:
     events: list[dict] = field(default_factory=list)              # one per retirement, for logs and summary
 
     @classmethod
-    def create(cls, tasks: Sequence[str], *, patience: int, min_delta: float,
-               rollback: bool = False) -> "TaskRetirement":
+    def create(cls, tasks: Sequence[str], *, patience: int, min_delta: float, rollback: bool = False,
+               retired_weight: float = 0.0) -> "TaskRetirement":
         k = len(tasks)
-        return cls(list(tasks), patience, min_delta, rollback, [math.inf] * k, [-1] * k, [0] * k, [None] * k)
+        return cls(list(tasks), patience, min_delta, rollback, retired_weight,
+                   [math.inf] * k, [-1] * k, [0] * k, [None] * k)
 
     @property
     def enabled(self) -> bool:
@@ -68,9 +73,20 @@ class TaskRetirement:
         """(K,) float64, 1.0 for a task still trained, 0.0 for a retired one."""
         return np.array([0.0 if s is not None else 1.0 for s in self.retired_step])
 
+    @property
+    def scale(self) -> np.ndarray:
+        """(K,) the factor on each task's method weight: 1.0 while active, `retired_weight` once retired."""
+        return np.where(self.active > 0, 1.0, self.retired_weight)
+
+    @property
+    def drawn(self) -> np.ndarray:
+        """(K,) 1.0 for a task the sampler should still draw: active, or retired with a weight
+        (under apply "loss" that weight acts through the loss alone, not twice through the mix)."""
+        return (self.scale > 0).astype(np.float64)
+
     def apply(self, weights: np.ndarray) -> np.ndarray:
-        """The weights the step trains with: the method's, renormalised over the active tasks."""
-        return renormalise(weights, self.active) if self.enabled else np.asarray(weights, dtype=np.float64)
+        """The weights the step trains with: the method's times `scale`, renormalised."""
+        return renormalise(weights, self.scale) if self.enabled else np.asarray(weights, dtype=np.float64)
 
     def observe(self, step: int, losses: Sequence[float]) -> list[int]:
         """Record one full validation; returns the indices of the tasks retired by it."""
@@ -138,10 +154,11 @@ class TaskRetirement:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        now = (self.tasks, self.patience, self.min_delta, self.rollback)
-        saved = (state["tasks"], state["patience"], state["min_delta"], state["rollback"])
+        now = (self.tasks, self.patience, self.min_delta, self.rollback, self.retired_weight)
+        saved = (state["tasks"], state["patience"], state["min_delta"], state["rollback"],
+                 state.get("retired_weight", 0.0))  # checkpoints written before retired_weight: 0
         if saved != now:
-            raise ConfigError(f"validation.task_patience: cannot resume the per-task stop: saved (tasks, task_patience, min_delta, rollback) "
+            raise ConfigError(f"validation.task_patience: cannot resume the per-task stop: saved (tasks, task_patience, min_delta, rollback, retired_weight) "
                              f"{saved}, now {now}; resume with the same validation settings")
         self.best = [math.inf if b is None else float(b) for b in state["best"]]
         self.best_step = [int(s) for s in state["best_step"]]

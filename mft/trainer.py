@@ -183,7 +183,7 @@ class Trainer:
             raise ConfigError(str(exc)) from None
         v = self.cfg.validation
         self.retirement = TaskRetirement.create(self.tasks, patience=v.task_patience, min_delta=v.min_delta,
-                                                rollback=v.rollback)
+                                                rollback=v.rollback, retired_weight=v.retired_weight)
         self.driver = WeightingDriver(self.weighting, self.tasks, update_interval=w.update_interval,
                                       all_reduce_max=all_reduce_max, log=self.log, stopwatch=self.stopwatch,
                                       retirement=self.retirement)
@@ -433,11 +433,13 @@ class Trainer:
         valid_loss = self._per_task(val.tolist())
         improved = self.early.observe(self.step, ratio)
         retired = self.retirement.observe(self.step, val.tolist())
-        sampled = bool(retired) and self.mix.exclude(self.step + 1, self.retirement.active)
+        sampled = bool(retired) and self.mix.exclude(self.step + 1, self.retirement.drawn)
+        factor = self.retirement.retired_weight
         for i in retired:
             self.log(f"step {self.step}: task {self.tasks[i]} retired (best valid loss {self.retirement.best[i]:.4f} "
                      f"at step {self.retirement.best_step[i]}, now {val[i]:.4f})"
-                     + ("" if sampled else "; its rows still come, weighted 0"))
+                     + (f"; it trains on at {factor:g} x its weight" if factor else
+                        "" if sampled else "; its rows still come, weighted 0"))
         self.last_valid = {"step": self.step, "valid_loss": valid_loss}
         return Validation(improved, ratio, valid_loss, {
             "valid_loss": valid_loss,
@@ -482,7 +484,7 @@ class Trainer:
             if event["step"] == now:
                 event["rolled_back_to"] = target
         self.early.load_state_dict({**early, "bad_evaluations": 0})
-        self.mix.exclude(self.step + 1, self.retirement.active)
+        self.mix.exclude(self.step + 1, self.retirement.drawn)
         self.checkpoints.drop_after(target)  # early stopping's best among them lives on in best/
         self.metrics.rewind(target)
         self.controller_log.rewind(target)

@@ -70,6 +70,21 @@ def test_renormalise_zeroes_retired_tasks_and_falls_back_to_uniform_over_the_act
     assert renormalise(np.array([0.0, 1.0, 0.0]), active).tolist() == [0.5, 0.0, 0.5]
 
 
+def test_a_retired_weight_scales_the_retired_task_before_renormalising_and_keeps_it_drawn():
+    r = TaskRetirement.create(TASKS, patience=1, min_delta=0.0, retired_weight=0.25)
+    feed(r, [[1.0, 1.0, 1.0], [0.5, 2.0, 0.5]])  # b retired at step 20
+    assert r.active.tolist() == [1.0, 0.0, 1.0] and r.scale.tolist() == [1.0, 0.25, 1.0]
+    w = np.array([0.2, 0.4, 0.4])
+    assert r.apply(w) == pytest.approx(np.array([0.2, 0.1, 0.4]) / 0.7)
+    assert r.drawn.tolist() == [1.0, 1.0, 1.0]  # under apply "loss" the factor acts once, through the loss
+    dropped = TaskRetirement.create(TASKS, patience=1, min_delta=0.0)
+    feed(dropped, [[1.0, 1.0, 1.0], [0.5, 2.0, 0.5]])
+    assert dropped.drawn.tolist() == [1.0, 0.0, 1.0] and dropped.apply(w)[1] == 0.0
+    # a resume with another factor is refused, naming it
+    with pytest.raises(ConfigError, match="retired_weight"):
+        TaskRetirement.create(TASKS, patience=1, min_delta=0.0, retired_weight=0.5).load_state_dict(r.state_dict())
+
+
 def test_state_round_trips_through_json_and_refuses_other_settings():
     r = TaskRetirement.create(TASKS, patience=2, min_delta=0.0, rollback=True)
     feed(r, [[1.0, 2.0, 3.0], [1.1, 1.9, 2.9], [1.2, 1.8, 2.8]])
@@ -114,10 +129,13 @@ def test_a_retired_task_is_no_longer_drawn_where_the_sampler_can_and_the_rest_ke
     assert not TaskMix.exclude(SimpleNamespace(sampler=proportional, sampling=False), 1, r.active)
 
 
+@pytest.mark.parametrize("factor", [0.0, 0.25])
 @pytest.mark.parametrize("name", sorted(available_methods()))
-def test_every_method_trains_with_zero_weight_on_a_retired_task_and_the_rest_renormalised(name):
+def test_every_method_trains_with_zero_weight_on_a_retired_task_and_the_rest_renormalised(name, factor):
+    """validation.retired_weight 0: the retired task's weight is 0; 0.25: a quarter of the method's,
+    before renormalising."""
     method = build_weighting(name, 3, context=RunContext(num_valid_batches=5, steps_per_epoch=7))
-    retirement = TaskRetirement.create(TASKS, patience=1, min_delta=0.0)
+    retirement = TaskRetirement.create(TASKS, patience=1, min_delta=0.0, retired_weight=factor)
     drv = WeightingDriver(method, TASKS, update_interval=1, all_reduce_max=lambda t: t,
                           log=lambda *_: None, retirement=retirement)
     method.start([3.0, 3.0, 3.0])
@@ -133,9 +151,9 @@ def test_every_method_trains_with_zero_weight_on_a_retired_task_and_the_rest_ren
         applied = drv.applied_weights()
         assert applied.sum() == pytest.approx(1.0) and (applied >= 0).all()
         if step >= 5:
-            w = method.weights
-            assert applied[1] == 0.0
-            assert applied[[0, 2]] == pytest.approx(w[[0, 2]] / w[[0, 2]].sum())
+            w = method.weights * np.array([1.0, factor, 1.0])
+            assert applied == pytest.approx(w / w.sum())
+            assert (applied[1] == 0.0) == (factor == 0.0)
         else:
             assert applied == pytest.approx(method.weights)
 
@@ -156,6 +174,8 @@ def test_the_report_lists_each_runs_retirements_and_nothing_without_any():
     (["validation.rollback=true"], "validation.rollback: needs validation.task_patience"),
     (["validation.task_patience=-1"], "task_patience"),
     (["weighting.probe=same"], "weighting.probe"),
+    (["validation.task_patience=2", "validation.retired_weight=1.0"], r"validation.retired_weight: must be in \[0, 1\)"),
+    (["validation.retired_weight=0.25"], "validation.retired_weight: needs validation.task_patience"),
 ])
 def test_bad_settings_fail_at_load_time_naming_the_key(sets, message):
     with pytest.raises(ConfigError, match=message):
