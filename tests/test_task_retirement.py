@@ -131,7 +131,7 @@ def test_a_retired_task_is_no_longer_drawn_where_the_sampler_can_and_the_rest_ke
 
 @pytest.mark.parametrize("factor", [0.0, 0.25])
 @pytest.mark.parametrize("name", sorted(available_methods()))
-def test_every_method_trains_with_zero_weight_on_a_retired_task_and_the_rest_renormalised(name, factor):
+def test_every_method_scales_a_retired_tasks_weight_by_the_factor_and_renormalises_the_rest(name, factor):
     """validation.retired_weight 0: the retired task's weight is 0; 0.25: a quarter of the method's,
     before renormalising."""
     method = build_weighting(name, 3, context=RunContext(num_valid_batches=5, steps_per_epoch=7))
