@@ -131,3 +131,30 @@ def test_rollback_restores_the_exact_parameters_of_the_best_step(tmp_path, cache
     assert json.loads((rolled / "summary.json").read_text())["best_step"] == best["step"]
     state = json.loads((rolled / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
     assert state["task_retirement"]["retired_step"] == [None, None, 16]
+
+
+def _uniform_weights(row, factor):
+    """Uniform weights over the tasks in the step's batch, reverse's scaled by `factor`, renormalised."""
+    raw = {t: (0.0 if row["task_loss"][t] is None else factor if t == "reverse" else 1.0) for t in TASKS}
+    return {t: w / sum(raw.values()) for t, w in raw.items()}
+
+
+def test_a_retired_task_trains_on_at_retired_weight_on_2_ranks(tmp_path, cache_dir):
+    """validation.retired_weight=0.25 under uniform weighting: reverse is retired at step 16 and from
+    then on trains at a quarter of its uniform weight, the weights renormalised (with all three
+    tasks in the batch: reverse 0.25/2.25, the others 1/2.25), and it is still drawn."""
+    out = tmp_path / "run"
+    settings = COMMON[:-1] + ["weighting.method=uniform", "weighting.params={}", "training.max_steps=28",
+                              "validation.retired_weight=0.25",
+                              "data.mixing.strategy=temperature", "data.mixing.temperature=50.0"]
+    run_train(_base(out, cache_dir) + settings, ranks=2)
+    metrics = read_metrics(str(out))
+    assert [(r["step"], r["retired"]) for r in metrics if "retired" in r] == [(16, ["reverse"])]
+    steps = [r for r in metrics if "weights" in r]
+    for r in steps:
+        assert r["weights"] == pytest.approx(_uniform_weights(r, 0.25 if r["step"] > 16 else 1.0)), r["step"]
+    trained = [r for r in steps if r["step"] > 16 and r["task_loss"]["reverse"] is not None]
+    assert len(trained) >= 5  # still drawn, and still trained on, after its retirement
+    assert trained[0]["weights"] == pytest.approx({"copy": 1 / 2.25, "addition": 1 / 2.25, "reverse": 0.25 / 2.25})
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(e["task"], e["step"]) for e in summary["retired_tasks"]] == [("reverse", 16)]
