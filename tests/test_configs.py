@@ -206,14 +206,16 @@ def test_base_config_loads_and_every_model_base_names_one(path):
             load_base_config(base)
 
 
-def test_recommended_is_one_setting_that_names_no_task_or_file_in_both_fine_tuning_configs():
+def test_recommended_is_one_setting_that_names_no_task_or_file_in_every_fine_tuning_config():
     """`reproduce.py --methods uniform,recommended` applies to any mix as it is: the setting only
     sets weighting and validation keys, to values that are no task name or path, and it is the same
-    in both fine-tuning configs (it was chosen on the first and checked, unchanged, on the second)."""
-    first, second = (load_config(os.path.join(ROOT, "configs", f)) for f in ("finetune_cpu.json", "finetune2_cpu.json"))
+    in the three fine-tuning configs (chosen on the first two, checked unchanged on the third)."""
+    configs = [load_config(os.path.join(ROOT, "configs", f))
+               for f in ("finetune_cpu.json", "finetune2_cpu.json", "finetune3_cpu.json")]
+    first = configs[0]
     recommended = first.reproduce.overrides["recommended"]
-    assert recommended == second.reproduce.overrides["recommended"]
-    names = {t.name for cfg in (first, second) for t in cfg.data.tasks}
+    assert all(cfg.reproduce.overrides["recommended"] == recommended for cfg in configs)
+    names = {t.name for cfg in configs for t in cfg.data.tasks}
     for key, value in recommended.items():
         assert key.split(".")[0] in ("weighting", "validation"), key
         assert not (isinstance(value, str) and (value in names or "/" in value or value.endswith(".jsonl"))), (key, value)
