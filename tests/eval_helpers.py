@@ -6,13 +6,12 @@ README's test command passes on a fresh machine without root; in CI (`$CI` set) 
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
+from eval.errors import EvalError
 from eval.languages import Runner, make_runner
-from eval.languages.python import PYTHON_ENV
-from eval.toolchains import INSTALL_COMMAND
+from eval.sandbox.pool import SandboxPool
 
 
 def _skip_or_fail(problem: str) -> None:
@@ -21,23 +20,21 @@ def _skip_or_fail(problem: str) -> None:
     pytest.skip(problem)
 
 
-def sandbox_numpy_problem() -> str | None:
-    """Why the sandbox's Python may lack numpy, which HumanEval-X's Python programs import.
-
-    As root the sandbox runs programs as other users, who cannot reach a Python under /root, so
-    it falls back to /usr/bin/python3 (unless $MFT_SANDBOX_PYTHON names one)."""
-    if os.geteuid() != 0 or os.environ.get(PYTHON_ENV):
-        return None
-    probe = subprocess.run(["/usr/bin/python3", "-I", "-c", "import numpy"], capture_output=True)
-    if probe.returncode == 0:
-        return None
-    return f"/usr/bin/python3 has no numpy, which HumanEval-X's Python programs import; install with `{INSTALL_COMMAND}`"
+def sandbox_numpy_problem(runner: Runner) -> str | None:
+    """Why the Python runner's interpreter lacks numpy, which HumanEval-X's Python programs import:
+    the runner's own choice (eval/languages/python.py), made in a sandbox as an evaluation makes it."""
+    try:
+        with SandboxPool(1) as pool:
+            pool.submit(lambda sandbox, _: runner.ensure_ready(sandbox), None).result()
+    except EvalError as exc:  # no Python the sandbox user can run at all
+        return str(exc)
+    return runner.numpy_problem
 
 
 def runner_or_skip(language: str, **options) -> Runner:
     """A runner for `language`, or a skip (a failure in CI) naming what to install."""
     runner = make_runner(language, **options)
-    problem = runner.toolchain_problem() or (sandbox_numpy_problem() if runner.name == "python" else None)
+    problem = runner.toolchain_problem() or (sandbox_numpy_problem(runner) if runner.name == "python" else None)
     if problem:
         _skip_or_fail(problem)
     return runner

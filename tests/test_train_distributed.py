@@ -31,13 +31,12 @@ def _base(out, cache):
     return [f"output_dir={out}", f"data.cache_dir={cache}", "logging.progress_bar=false", "logging.interval=1"]
 
 
-@pytest.mark.parametrize("weighting", [
-    ["weighting.method=uniform", "weighting.params={}"],
+@pytest.mark.parametrize("weighting", [  # uniform weights are the static case with equal weights
     ["weighting.method=static", 'weighting.params={"weights": [0.6, 0.3, 0.1]}'],
     ["weighting.method=uniform", "weighting.params={}", "data.group_by_length=true"],
     ["weighting.method=uniform", "weighting.params={}", "data.mixing.strategy=unimax", "data.mixing.max_epochs=2"],
     ["weighting.method=static", 'weighting.params={"weights": [0.6, 0.3, 0.1]}', "weighting.apply=sampling"],
-], ids=["uniform", "static", "uniform_group_by_length", "unimax", "static_as_sampling"])
+], ids=["static", "uniform_group_by_length", "unimax", "static_as_sampling"])
 def test_one_process_equals_two_ranks_with_accumulation(tmp_path, cache_dir, weighting):
     """Same data and seed: 1 process x micro-batch 4 and 2 ranks x micro-batch 1 x accumulation 2
     see the same global batch (also when grouped by length); exact per-task averaging makes the
@@ -211,9 +210,8 @@ def test_stl_runs_one_training_per_task(tmp_path, cache_dir):
         assert (out / "stl" / task / "best" / "config.json").exists()
 
 
-@pytest.mark.parametrize("method, params", [
-    ("lbtw", {"source": "train"}), ("lbtw", {"source": "valid"}),
-    ("gradnorm", {"source": "train"}), ("gradnorm", {"source": "valid"}),
+@pytest.mark.parametrize("method, params", [  # LBTW's and GradNorm's sources share one switch (weighting/common.py):
+    ("lbtw", {"source": "train"}), ("gradnorm", {"source": "valid"}),  # one each; FAMO's differ in more
     ("famo", {"source": "train"}), ("famo", {"source": "valid"}),
     ("dwa", {"period": 2}), ("uncertainty", {}), ("random", {"seed": 3}),
 ], ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v.values())))
