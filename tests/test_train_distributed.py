@@ -129,11 +129,12 @@ def test_zero3_run_replicates_weights_and_exports_best(tmp_path, cache_dir):
         assert torch.allclose(exported[name], value.float(), atol=1e-6), name
 
 
-@pytest.mark.parametrize("mixing", [[], ["data.mixing.strategy=temperature", "data.mixing.temperature=4"],
-                                    ["weighting.apply=sampling"]], ids=["proportional", "temperature", "sampling"])
+@pytest.mark.parametrize("mixing", [["data.mixing.strategy=temperature", "data.mixing.temperature=4"],
+                                    ["weighting.apply=sampling"]], ids=["temperature", "sampling"])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir, mixing):
     """Stop after the checkpoint at step 4 (simulated by deleting what came after), resume, and
-    compare metrics, weights and parameters with the run that never stopped. With temperature 4
+    compare metrics, weights and parameters with the run that never stopped (the proportional mix:
+    test_kill_9_one_rank_then_resume_equals_uninterrupted, which resumes a killed run). With temperature 4
     the small task (reverse, 9 packed rows) is in its second pass at step 4; with CoBa's weights as the
     proportions they change every step."""
     full = tmp_path / "full"
@@ -156,12 +157,12 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir, mixing):
     state_b = json.loads((part / "checkpoints" / "step_000008" / "trainer_state.json").read_text())
     assert state_a["weighting"] == state_b["weighting"]
     assert state_a["sampler"] == state_b["sampler"]
-    if mixing:  # the per-task cursors, the proportions and what was seen are in the checkpoint
-        middle = json.loads((full / "checkpoints" / "step_000004" / "trainer_state.json").read_text())["sampler"]
-        assert middle["kind"] == "mixture" and middle["step"] == 4
-        if "temperature" in mixing[0]:
-            assert middle["cursors"][2] % middle["task_rows"][2] != 0  # mid-pass over reverse's rows
-        assert list(a[-1]["task_samples"].values()) == state_a["sampler"]["task_samples"]
+    # the per-task cursors, the proportions and what was seen are in the checkpoint
+    middle = json.loads((full / "checkpoints" / "step_000004" / "trainer_state.json").read_text())["sampler"]
+    assert middle["kind"] == "mixture" and middle["step"] == 4
+    if "temperature" in mixing[0]:
+        assert middle["cursors"][2] % middle["task_rows"][2] != 0  # mid-pass over reverse's rows
+    assert list(a[-1]["task_samples"].values()) == state_a["sampler"]["task_samples"]
 
 
 def test_bf16_with_gradient_checkpointing_one_process(tmp_path, cache_dir, monkeypatch):
