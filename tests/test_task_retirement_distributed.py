@@ -12,8 +12,10 @@ import time
 import pytest
 import torch
 
-from launch_helpers import read_metrics, run_train, start_train
+from launch_helpers import ROOT, read_metrics, run_train, start_train
 from test_train_distributed import _pid_of_rank
+
+from mft.config import load_config
 
 pytestmark = pytest.mark.distributed
 
@@ -139,22 +141,34 @@ def _uniform_weights(row, factor):
     return {t: w / sum(raw.values()) for t, w in raw.items()}
 
 
-def test_a_retired_task_trains_on_at_retired_weight_on_2_ranks(tmp_path, cache_dir):
-    """validation.retired_weight=0.25 under uniform weighting: reverse is retired at step 16 and from
-    then on trains at a quarter of its uniform weight, the weights renormalised (with all three
-    tasks in the batch: reverse 0.25/2.25, the others 1/2.25), and it is still drawn."""
+def test_recommended_on_2_ranks_rolls_back_then_trains_the_retired_task_at_retired_weight(tmp_path, cache_dir):
+    """The `recommended` setting of configs/finetune_cpu.json (uniform weights, the per-task stop,
+    rollback, a retired weight) on 2 ranks: reverse is retired at step 16 (best at 8), the run goes
+    back to step 8, and from there reverse trains at retired_weight x its uniform weight, the weights
+    renormalised (with all three tasks in the batch and 0.25: reverse 0.25/2.25, the others
+    1/2.25), and it is still drawn."""
+    recommended = load_config(os.path.join(ROOT, "configs", "finetune_cpu.json")).reproduce.overrides["recommended"]
+    assert recommended["weighting.method"] == "uniform" and recommended["validation.rollback"] is True
+    factor = recommended["validation.retired_weight"]
+    assert 0 < factor < 1
     out = tmp_path / "run"
-    settings = COMMON[:-1] + ["weighting.method=uniform", "weighting.params={}", "training.max_steps=28",
-                              "validation.retired_weight=0.25",
-                              "data.mixing.strategy=temperature", "data.mixing.temperature=50.0"]
+    settings = (COMMON[:-1] + [f"{key}={json.dumps(value)}" for key, value in recommended.items()]
+                + ["weighting.params={}", "training.max_steps=28",
+                   "data.mixing.strategy=temperature", "data.mixing.temperature=50.0"])
     run_train(_base(out, cache_dir) + settings, ranks=2)
     metrics = read_metrics(str(out))
-    assert [(r["step"], r["retired"]) for r in metrics if "retired" in r] == [(16, ["reverse"])]
-    steps = [r for r in metrics if "weights" in r]
-    for r in steps:
-        assert r["weights"] == pytest.approx(_uniform_weights(r, 0.25 if r["step"] > 16 else 1.0)), r["step"]
-    trained = [r for r in steps if r["step"] > 16 and r["task_loss"]["reverse"] is not None]
-    assert len(trained) >= 5  # still drawn, and still trained on, after its retirement
-    assert trained[0]["weights"] == pytest.approx({"copy": 1 / 2.25, "addition": 1 / 2.25, "reverse": 0.25 / 2.25})
+    back = [i for i, r in enumerate(metrics) if "rollback_from" in r]
+    assert len(back) == 1 and metrics[back[0]]["step"] == 8 and metrics[back[0]]["rollback_from"] == 16
+    assert metrics[back[0]]["retired"] == ["reverse"] and metrics[-1]["step"] == 28
+    before = [r for r in metrics[:back[0]] if "weights" in r]
+    after = [r for r in metrics[back[0]:] if "weights" in r]
+    assert [r["step"] for r in before] == list(range(1, 9)) and [r["step"] for r in after] == list(range(9, 29))
+    for r in before + after:
+        assert r["weights"] == pytest.approx(_uniform_weights(r, factor if r in after else 1.0)), r["step"]
+    trained = [r for r in after if r["task_loss"]["reverse"] is not None]
+    assert len(trained) >= 5  # still drawn, and still trained on, after the rollback
+    every = [r for r in trained if all(v is not None for v in r["task_loss"].values())]
+    assert every and every[0]["weights"]["reverse"] == pytest.approx(factor / (2 + factor))
     summary = json.loads((out / "summary.json").read_text())
-    assert [(e["task"], e["step"]) for e in summary["retired_tasks"]] == [("reverse", 16)]
+    assert [(e["task"], e["step"], e["best_step"], e["rolled_back_to"]) for e in summary["retired_tasks"]] == [
+        ("reverse", 16, 8, 8)]
