@@ -4,8 +4,8 @@ in configs/finetune3_data/): no setting was chosen or compared on it before `rec
     python launch/make_finetune3_data.py [--out configs/finetune3_data] [--seed 0]
 
 Same base model (configs/base_cpu.json); other operations, sizes and noise than the first two mixes,
-on words from other letters (`i`-`r`), and two small tasks that overfit at different speeds
-instead of one:
+on words from other letters (`i`-`r`; the first two use `a`-`h` and `a`-`j`), and two small tasks
+that overfit at different speeds instead of one:
 - `multiply` (1,000 train records, plain schema): a three-digit number times a one-digit number
   (the corpus stops at 12 x 12).
 - `halves` (700, MFTCoder schema): the word's second half, then its first (6-10 letters).
