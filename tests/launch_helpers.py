@@ -189,6 +189,15 @@ def shm_buffers() -> set[str]:
     return {n for n in os.listdir(folder) if n.startswith("deepspeed_allreduce_buffer")} if os.path.isdir(folder) else set()
 
 
+def pid_of_rank(rank: int, marker: str) -> int | None:
+    """The pid of a run's rank `rank` (`marker`: a string in its command line, e.g. its output folder)."""
+    out = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if marker in line and f"--local_rank={rank}" in line and "launch/train.py" in line:
+            return int(line.split()[0])
+    return None
+
+
 def read_metrics(output_dir: str) -> list[dict]:
     with open(os.path.join(output_dir, "metrics.jsonl")) as f:
         return [json.loads(line) for line in f]

@@ -12,8 +12,7 @@ import time
 import pytest
 import torch
 
-from launch_helpers import ROOT, read_metrics, run_train, start_train
-from test_train_distributed import _pid_of_rank
+from launch_helpers import ROOT, pid_of_rank, read_metrics, run_train, shm_buffers, start_train
 
 from mft.config import load_config
 
@@ -48,7 +47,7 @@ def _kill_rank_1_when(out, ready) -> None:
     deadline = time.time() + 400
     while time.time() < deadline and not ready():
         time.sleep(0.2)
-    pid = _pid_of_rank(1, str(out))
+    pid = pid_of_rank(1, str(out))
     assert pid is not None, "rank 1 not found"
     os.kill(pid, signal.SIGKILL)
 
@@ -63,13 +62,19 @@ def _params(out, tag):
     return get_fp32_state_dict_from_zero_checkpoint(str(out / "checkpoints"), tag=tag)
 
 
-def _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, ready_key, ready_step):
-    crashed, full = tmp_path / "crashed", tmp_path / "full"
-    proc = start_train(_base(crashed, cache_dir) + settings, ranks=2, log=str(tmp_path / "crashed.log"))
+def _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, ready_key, ready_step, max_steps):
+    """Kill rank 1 once `ready_key` is in metrics.jsonl and the step-`ready_step` checkpoint exists:
+    the launcher fails loudly and leaves no shared memory behind; --resume then ends where the run
+    that never stopped ends (the same metrics and parameters)."""
+    crashed, full, log = tmp_path / "crashed", tmp_path / "full", tmp_path / "crashed.log"
+    buffers = shm_buffers()
+    proc = start_train(_base(crashed, cache_dir) + settings, ranks=2, log=str(log))
     ckpt = crashed / "checkpoints" / f"step_{ready_step:06d}"
     _kill_rank_1_when(crashed, lambda: _metrics_has(crashed, ready_key) and ckpt.exists())
     assert proc.wait(timeout=300) != 0
-    assert read_metrics(str(crashed))[-1]["step"] < 32
+    assert "exits with return code = -9" in log.read_text()
+    assert read_metrics(str(crashed))[-1]["step"] < max_steps
+    assert shm_buffers() <= buffers  # not even a killed rank leaves its shared memory behind
     run_train(_base(crashed, cache_dir) + settings, ranks=2, resume="latest")
     run_train(_base(full, cache_dir) + settings, ranks=2)
     a, b = read_metrics(str(crashed)), read_metrics(str(full))
@@ -86,14 +91,14 @@ def test_retirement_and_rollback_kill_9_resume_equals_uninterrupted(tmp_path, ca
     the run rolls back to step 8 and goes on without it, under a per-task mix (temperature 1: by
     size) that no longer draws it. Rank 1 killed after the rollback, then --resume: the same
     metrics and parameters as the run that never stopped."""
-    settings = COMMON + ["training.max_steps=32", "checkpoint.interval=8", "validation.rollback=true",
+    settings = COMMON + ["training.max_steps=24", "checkpoint.interval=8", "validation.rollback=true",
                          "data.mixing.strategy=temperature", "data.mixing.temperature=1.0"]
-    metrics, summary = _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, '"rollback_from"', 16)
+    metrics, summary = _kill_resume_equals_uninterrupted(tmp_path, cache_dir, settings, '"rollback_from"', 16, 24)
     steps = [r["step"] for r in metrics]
     back = steps.index(8, steps.index(8) + 1)  # the rollback record repeats step 8
     assert metrics[back] == {"step": 8, "rollback_from": 16, "retired": ["reverse"],
                              "task_active": {"copy": 1.0, "addition": 1.0, "reverse": 0.0}}
-    assert steps[back + 1:back + 3] == [9, 10] and steps[-1] == 32
+    assert steps[back + 1:back + 3] == [9, 10] and steps[-1] == 24
     assert [(e["task"], e["step"], e["best_step"], e["rolled_back_to"]) for e in summary["retired_tasks"]] == [
         ("reverse", 16, 8, 8)]
     after = metrics[back + 1:]

@@ -6,14 +6,11 @@ most of it DeepSpeed start-up.
 import json
 import os
 import shutil
-import signal
-import subprocess
-import time
 
 import pytest
 import torch
 
-from launch_helpers import DEMO, final_params, model_built, read_metrics, run_train, shm_buffers, start_train
+from launch_helpers import DEMO, final_params, model_built, read_metrics, run_train, shm_buffers
 from mft.config import load_config
 from weighting_replay import replay_weights
 
@@ -133,8 +130,8 @@ def test_zero3_run_replicates_weights_and_exports_best(tmp_path, cache_dir):
                                     ["weighting.apply=sampling"]], ids=["temperature", "sampling"])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, cache_dir, mixing):
     """Stop after the checkpoint at step 4 (simulated by deleting what came after), resume, and
-    compare metrics, weights and parameters with the run that never stopped (the proportional mix:
-    test_kill_9_one_rank_then_resume_equals_uninterrupted, which resumes a killed run). With temperature 4
+    compare metrics, weights and parameters with the run that never stopped (a killed rank's resume:
+    tests/test_task_retirement_distributed.py; the default sampler's: tests/test_two_nodes.py). With temperature 4
     the small task (reverse, 9 packed rows) is in its second pass at step 4; with CoBa's weights as the
     proportions they change every step."""
     full = tmp_path / "full"
@@ -260,42 +257,3 @@ def test_too_many_nonfinite_steps_in_a_row_stop_with_a_message(tmp_path, cache_d
                      ranks=1, check=False)
     assert proc.returncode == 2
     assert "step 3: 2 steps in a row had a non-finite training loss" in proc.stderr
-
-
-def _pid_of_rank(rank: int, marker: str) -> int | None:
-    out = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if marker in line and f"--local_rank={rank}" in line and "launch/train.py" in line:
-            return int(line.split()[0])
-    return None
-
-
-@pytest.mark.parametrize("mixing", [[]], ids=["proportional"])
-def test_kill_9_one_rank_then_resume_equals_uninterrupted(tmp_path, cache_dir, mixing):
-    """A rank killed mid-run: the launcher fails loudly; --resume ends where a run never stopped ends.
-    (A per-task sampler's resume is covered by test_resumed_run_equals_uninterrupted_run[temperature, sampling]
-    and, killed, by tests/test_task_retirement_distributed.py, which runs a per-task mix.)"""
-    common = ["training.max_steps=24", "checkpoint.interval=8", "checkpoint.keep_last=2", "validation.interval=8",
-              'weighting.params={"history_window": 4, "warmup_steps": 2}'] + mixing
-    crashed = tmp_path / "crashed"
-    log = tmp_path / "crashed.log"
-    buffers = shm_buffers()
-    proc = start_train(_base(crashed, cache_dir) + common, ranks=2, log=str(log))
-    deadline = time.time() + 300
-    while time.time() < deadline and not (crashed / "checkpoints" / "step_000016").exists():
-        time.sleep(0.2)
-    pid = _pid_of_rank(1, str(crashed))
-    assert pid is not None, "rank 1 not found"
-    os.kill(pid, signal.SIGKILL)
-    assert proc.wait(timeout=300) != 0
-    assert "exits with return code = -9" in log.read_text()
-    assert read_metrics(str(crashed))[-1]["step"] < 24
-    assert shm_buffers() <= buffers  # not even a killed rank leaves its shared memory behind
-    run_train(_base(crashed, cache_dir) + common, ranks=2, resume="latest")
-    full = tmp_path / "full"
-    run_train(_base(full, cache_dir) + common, ranks=2)
-    drop = ("tokens_per_s", "time_s", "rss_mb")
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in drop} for r in rows]  # noqa: E731
-    assert strip(read_metrics(str(crashed))) == strip(read_metrics(str(full)))
-    pa, pb = final_params(str(crashed)), final_params(str(full))
-    assert all(torch.equal(pa[k], pb[k]) for k in pa)
