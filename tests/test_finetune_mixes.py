@@ -1,6 +1,6 @@
-"""The second and third fine-tuning mixes (launch/make_finetune2_data.py, make_finetune3_data.py):
-the committed files are what each generator makes, each mix's tasks, sizes and noise differ from
-the mixes before it, and only the small tasks' training answers are corrupted."""
+"""The second, third and fourth fine-tuning mixes (launch/make_finetune{2,3,4}_data.py): the
+committed files are what each generator makes, each mix's tasks, sizes and noise differ from the
+mixes before it, and only the small tasks' training answers are corrupted."""
 import os
 
 import pytest
@@ -11,7 +11,8 @@ from mft.experiments.synthetic import WORD_OPS
 mix1 = load_script("make_finetune_data")
 mix2 = load_script("make_finetune2_data")
 mix3 = load_script("make_finetune3_data")
-MIXES = {"finetune2_data": mix2, "finetune3_data": mix3}
+mix4 = load_script("make_finetune4_data")
+MIXES = {"finetune2_data": mix2, "finetune3_data": mix3, "finetune4_data": mix4}
 
 
 def _correct_mix2(prompt: str, answer: str) -> bool:
@@ -32,7 +33,18 @@ def _correct_mix3(prompt: str, answer: str) -> bool:
     return expected == answer and set(word) <= set("ijklmnopqr")
 
 
-CORRECT = {"finetune2_data": _correct_mix2, "finetune3_data": _correct_mix3}
+def _correct_mix4(prompt: str, answer: str) -> bool:
+    if "+" in prompt:
+        terms = prompt.rstrip("=").split("+")
+        return len(terms) == 3 and all(10 <= int(t) <= 99 for t in terms) and sum(map(int, terms)) == int(answer)
+    op, word = prompt.split(" ")
+    shifted = "".join(chr((ord(c) - ord("a") + 1) % 26 + ord("a")) for c in word)
+    pairs = "".join(word[i + 1] + word[i] for i in range(0, len(word) - 1, 2)) + word[len(word) - len(word) % 2:]
+    expected = {"shift": shifted, "swap": pairs, "echo": word + word[::-1], "trim": word[1:-1]}[op]
+    return expected == answer and set(word) <= set("stuvwxyz")
+
+
+CORRECT = {"finetune2_data": _correct_mix2, "finetune3_data": _correct_mix3, "finetune4_data": _correct_mix4}
 
 
 @pytest.mark.parametrize("folder", sorted(MIXES))
@@ -56,7 +68,8 @@ def test_sizes_splits_and_only_the_small_tasks_training_answers_are_corrupted(fo
         assert expected - 1 <= wrong <= expected, (task, wrong)  # a random answer may be right by chance
 
 
-@pytest.mark.parametrize("later, earlier", [(mix2, [mix1]), (mix3, [mix1, mix2])], ids=["second", "third"])
+@pytest.mark.parametrize("later, earlier", [(mix2, [mix1]), (mix3, [mix1, mix2]), (mix4, [mix1, mix2, mix3])],
+                         ids=["second", "third", "fourth"])
 def test_each_mix_differs_from_the_earlier_ones_in_tasks_sizes_and_noise(later, earlier):
     for mix in earlier:
         assert not set(later.SIZES) & set(mix.SIZES)
@@ -71,3 +84,11 @@ def test_the_third_mix_has_two_small_tasks_that_overfit_at_different_speeds():
     assert len(noisy) == 2
     small, large = noisy
     assert mix3.REPEATS[small] > mix3.REPEATS[large] and mix3.CORRUPTED[small] > mix3.CORRUPTED[large]
+
+
+def test_the_fourth_mix_has_a_small_clean_repeated_task_and_a_noisy_one():
+    """Its small tasks overfit two ways: `echo` by memorising clean records (repeated, no noise),
+    `trim` by memorising noise."""
+    assert "echo" not in mix4.CORRUPTED and mix4.REPEATS["echo"] > 1
+    assert mix4.SIZES["echo"][0] == min(s[0] for s in mix4.SIZES.values())
+    assert mix4.CORRUPTED["trim"] > 0 and mix4.REPEATS["trim"] > 1
