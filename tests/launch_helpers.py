@@ -1,4 +1,12 @@
-"""Run launch/train.py as users do: `deepspeed --num_gpus N` for several ranks, plain python for one."""
+"""Run launch/train.py as users do: plain python for one rank; for several, `torchrun
+--nproc_per_node N` (the default here) or `deepspeed --num_gpus N` (the README's command).
+
+Both launchers start the same ranks with the same environment names (RANK, LOCAL_RANK,
+WORLD_SIZE, MASTER_ADDR/PORT), and the trainer reads only those. Most tests use torchrun because
+DeepSpeed's runner and its per-node launcher each import all of DeepSpeed before a rank starts:
+a 2-step demo run on 2 ranks takes ~1.7x as long through `deepspeed` (benchmarks/launcher_startup.py
+prints the ratio). The tests of what only the DeepSpeed launcher does (the README's demo run, the
+launcher's report of a killed rank, two nodes from a hostfile) launch through it."""
 from __future__ import annotations
 
 import contextlib
@@ -66,9 +74,11 @@ def free_port() -> int:
 
 def run_train(overrides: list[str], *, ranks: int, config: str = DEMO, resume: str | None = None,
               extra: tuple[str, ...] = (), timeout: int = 600, check: bool = True,
-              gpu: bool = False) -> subprocess.CompletedProcess:
-    """CPU ranks over gloo, or with `gpu` the machine's CUDA devices (DeepSpeed picks the accelerator)."""
-    cmd, env = _command(overrides, ranks=ranks, config=config, resume=resume, extra=extra, gpu=gpu)
+              gpu: bool = False, launcher: str = "torchrun") -> subprocess.CompletedProcess:
+    """CPU ranks over gloo, or with `gpu` the machine's CUDA devices (DeepSpeed picks the accelerator).
+    `launcher` ("torchrun" or "deepspeed") starts several ranks."""
+    cmd, env = _command(overrides, ranks=ranks, config=config, resume=resume, extra=extra, gpu=gpu,
+                        launcher=launcher)
     proc = run_process(cmd, env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"training failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
@@ -90,8 +100,10 @@ def run_process(cmd: list[str], *, env: dict, timeout: float) -> subprocess.Comp
 
 
 def start_train(overrides: list[str], *, ranks: int, log: str, config: str = DEMO) -> subprocess.Popen:
-    """The same run in the background, its output going to `log` (for tests that interrupt it)."""
-    cmd, env = _command(overrides, ranks=ranks, config=config, resume=None, extra=(), gpu=False)
+    """The same run in the background through `deepspeed`, its output going to `log` (for tests that
+    kill a rank and check what the launcher reports)."""
+    cmd, env = _command(overrides, ranks=ranks, config=config, resume=None, extra=(), gpu=False,
+                        launcher="deepspeed")
     with open(log, "w") as out:
         return subprocess.Popen(cmd, cwd=ROOT, env=checkout_env(env), stdout=out, stderr=subprocess.STDOUT)
 
@@ -108,7 +120,8 @@ def run_two_nodes(overrides: list[str], *, root: str, config: str = DEMO, resume
     os.makedirs(root, exist_ok=True)
     with open(hostfile, "w") as f:
         f.write("node0 slots=1\nnode1 slots=1\n")
-    cmd, env = _command(overrides, ranks=2, config=config, resume=resume, extra=(), gpu=False)
+    cmd, env = _command(overrides, ranks=2, config=config, resume=resume, extra=(), gpu=False,
+                        launcher="deepspeed")
     port = str(free_port())
     procs, logs = [], []
     for node in (0, 1):
@@ -167,7 +180,7 @@ def _seed_extensions(folder: str) -> None:
         shutil.copytree(built, target, ignore=shutil.ignore_patterns("lock", "mft.flock"))
 
 
-def _command(overrides, *, ranks, config, resume, extra, gpu):
+def _command(overrides, *, ranks, config, resume, extra, gpu, launcher):
     env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning,ignore::UserWarning", "TOKENIZERS_PARALLELISM": "false"}
     if not gpu:
         env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
@@ -177,9 +190,14 @@ def _command(overrides, *, ranks, config, resume, extra, gpu):
     if ranks == 1:
         env.pop("RANK", None)
         cmd = [sys.executable, TRAIN, *args]
+    elif launcher == "deepspeed":
+        runner = os.path.join(os.path.dirname(sys.executable), "deepspeed")
+        cmd = [runner, "--num_gpus", str(ranks), "--master_port", str(free_port()), TRAIN, *args]
+    elif launcher == "torchrun":
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(ranks),
+               "--master_port", str(free_port()), TRAIN, *args]
     else:
-        launcher = os.path.join(os.path.dirname(sys.executable), "deepspeed")
-        cmd = [launcher, "--num_gpus", str(ranks), "--master_port", str(free_port()), TRAIN, *args]
+        raise ValueError(f"launcher: 'torchrun' or 'deepspeed', got {launcher!r}")
     return cmd, env
 
 

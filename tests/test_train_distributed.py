@@ -1,7 +1,9 @@
-"""End-to-end training through the launcher users run: 2 CPU ranks over gloo.
+"""End-to-end training on 2 CPU ranks over gloo: the demo through `deepspeed --num_gpus 2`, as
+the README runs it, and the other runs through torchrun (the same ranks, started faster; see
+launch_helpers).
 
 Each run is small (a few steps of the demo's tiny model); together they cost a few minutes,
-most of it DeepSpeed start-up.
+most of it start-up.
 """
 import json
 import os
@@ -75,7 +77,8 @@ def test_demo_run_zero2_coba(tmp_path, cache_dir):
 
     out = tmp_path / "demo"
     buffers = shm_buffers()
-    proc = run_train(_base(out, cache_dir) + ["training.max_steps=60", "validation.interval=20"], ranks=2)
+    proc = run_train(_base(out, cache_dir) + ["training.max_steps=60", "validation.interval=20"], ranks=2,
+                     launcher="deepspeed")
     assert shm_buffers() <= buffers  # 69 MB of RAM per rank would stay behind until reboot
     metrics = read_metrics(str(out))
     tasks = ["copy", "addition", "reverse"]
