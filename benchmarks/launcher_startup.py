@@ -8,10 +8,13 @@ torchrun for this reason (tests/launch_helpers.py), and keeps `deepspeed` for th
 what only it does.
 
     python benchmarks/launcher_startup.py [--repeats 3] [--steps 2]
+
+Ends with ``RESULT {json}``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -38,7 +41,10 @@ def main() -> None:
     for launcher, times in seconds.items():
         print(f"{launcher:>9}: median {median(times):.1f} s over {len(times)} runs "
               f"({', '.join(f'{t:.1f}' for t in times)})")
-    print(f"deepspeed / torchrun: {median(seconds['deepspeed']) / median(seconds['torchrun']):.2f}x")
+    ratio = median(seconds["deepspeed"]) / median(seconds["torchrun"])
+    print(f"deepspeed / torchrun: {ratio:.2f}x")
+    print("RESULT " + json.dumps({"median_s": {k: round(median(v), 2) for k, v in seconds.items()},
+                                  "deepspeed_over_torchrun": round(ratio, 3)}))
 
 
 if __name__ == "__main__":
