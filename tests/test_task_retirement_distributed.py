@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from launch_helpers import ROOT, pid_of_rank, read_metrics, run_train, shm_buffers, start_train
+from weighting_replay import replay_weights
 
 from mft.config import load_config
 
@@ -178,3 +179,33 @@ def test_recommended_on_2_ranks_rolls_back_then_trains_the_retired_task_at_retir
     summary = json.loads((out / "summary.json").read_text())
     assert [(e["task"], e["step"], e["best_step"], e["rolled_back_to"]) for e in summary["retired_tasks"]] == [
         ("reverse", 16, 8, 8)]
+
+
+def test_retired_weight_without_rollback_on_2_ranks_scales_the_method_weights(tmp_path, cache_dir):
+    """`uncertainty_hold` of configs/finetune_cpu.json (uncertainty weighting, the per-task stop and
+    a retired weight, no rollback) on 2 ranks: reverse is retired at step 16 and the run goes
+    straight on to step 24; every step's weights are the method's own (replayed offline from the
+    logged losses), with reverse's scaled by the retired weight from step 17 on and the weights
+    renormalised, and reverse is still drawn."""
+    setting = load_config(os.path.join(ROOT, "configs", "finetune_cpu.json")).reproduce.overrides["uncertainty_hold"]
+    assert setting["weighting.method"] == "uncertainty" and not setting.get("validation.rollback")
+    factor = setting["validation.retired_weight"]
+    out = tmp_path / "run"
+    settings = (COMMON[:-1] + [f"{key}={json.dumps(value)}" for key, value in setting.items()]
+                + ["weighting.params={}", "training.max_steps=24"])
+    run_train(_base(out, cache_dir) + settings, ranks=2)
+    metrics = read_metrics(str(out))
+    assert not any("rollback_from" in r for r in metrics)
+    assert [r["step"] for r in metrics if "retired" in r] == [16] and metrics[-1]["step"] == 24
+    replayed = replay_weights("uncertainty", {}, metrics, retired_weight=factor)
+    assert [step for step, _, _ in replayed] == list(range(1, 25))
+    for step, recomputed, logged in replayed:
+        assert recomputed == pytest.approx(logged, abs=1e-12), f"step {step}: offline {recomputed}, logged {logged}"
+    unscaled = replay_weights("uncertainty", {}, metrics)  # the replay without the factor differs after 16
+    assert all(a == pytest.approx(b, abs=1e-12) for step, a, b in unscaled if step <= 16)
+    assert any(a != pytest.approx(b, abs=1e-6) for step, a, b in unscaled if step > 16)
+    after = [r for r in metrics if r["step"] > 16 and "task_loss" in r]
+    assert sum(r["task_loss"]["reverse"] is not None for r in after) >= 3  # still drawn and trained
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(e["task"], e["step"], e["best_step"], "rolled_back_to" in e) for e in summary["retired_tasks"]] == [
+        ("reverse", 16, 8, False)]

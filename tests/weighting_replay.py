@@ -8,7 +8,12 @@ weights it then holds, renormalised over the tasks present in the step, must be 
 run logged for that step. A method wired to the wrong signal, a step that used stale weights or
 weights computed on the wrong rank all end in other weights.
 
-Needs `logging.interval=1` (every step's record) and no skipped training step.
+With the per-task stop (validation.task_patience), a validation record's `task_active` says
+which tasks are retired from the next step on; their method weights are then scaled by
+`retired_weight` before the renormalisation (mft/task_retirement.py), which the replay does again
+here, by its own arithmetic.
+
+Needs `logging.interval=1` (every step's record), no skipped training step and no rollback.
 """
 from __future__ import annotations
 
@@ -35,7 +40,8 @@ def _vector(record: dict, key: str, tasks: list[str]) -> np.ndarray | None:
 
 
 def replay_weights(method: str, params: dict, metrics: list[dict], *, update_interval: int = 1,
-                   context: dict | None = None) -> list[tuple[int, list[float], list[float]]]:
+                   context: dict | None = None,
+                   retired_weight: float = 0.0) -> list[tuple[int, list[float], list[float]]]:
     """(step, recomputed weights, logged weights) for every training step of `metrics`."""
     start, steps = metrics[0], [r for r in metrics if r["step"] > 0]
     tasks = list(start["valid_loss"])
@@ -43,6 +49,7 @@ def replay_weights(method: str, params: dict, metrics: list[dict], *, update_int
     replica = build_replica(method, params, num_tasks=len(tasks), context=context or {})
     replica.start([start["valid_loss"][t] for t in tasks])
     needs = replica.needs
+    scale = np.ones(len(tasks))
     out = []
     for record in steps:
         assert not record.get("skipped_step"), "a skipped step has no training signal to replay"
@@ -51,10 +58,14 @@ def replay_weights(method: str, params: dict, metrics: list[dict], *, update_int
         if update and not needs.updates_after_step:
             replica.update(Signals(val_losses=val))
         train = _vector(record, "task_loss", tasks)
-        used = present_weights(torch.as_tensor(replica.weights), torch.as_tensor(np.isfinite(train), dtype=torch.float64))
+        scaled = np.asarray(replica.weights, dtype=np.float64) * scale
+        scaled = scaled / scaled.sum()
+        used = present_weights(torch.as_tensor(scaled), torch.as_tensor(np.isfinite(train), dtype=torch.float64))
         out.append((record["step"], used.tolist(), [record["weights"][t] for t in tasks]))
         if update and needs.updates_after_step:
             replica.update(Signals(val_losses=val, train_losses=train,
                                    grad_norms=_vector(record, "signal_grad_norms", tasks),
                                    after_losses=_vector(record, "signal_after_losses", tasks)))
+        if "task_active" in record:  # this step's validation; it applies from the next step on
+            scale = np.array([1.0 if record["task_active"][t] > 0 else retired_weight for t in tasks])
     return out
