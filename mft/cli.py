@@ -3,7 +3,8 @@
 A user's mistake ends in one line, ``mft: error: ...``. Mistakes found before training starts
 (the config, its files and records, the tokenizer) are the same on every rank of a node, so rank 0
 reports them, and on a multi-node run the first rank of every other node too (its files and
-cache are its own). `--check` stops there, after the model has been built on the meta device, with a
+cache are its own); the other ranks wait, silent, for the launcher to end them once the reporting
+rank has exited. `--check` stops there, after the model has been built on the meta device, with a
 one-line verdict: what a cluster user runs before queueing a job.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import time
 import warnings
 
 from data_pipeline import DataError
@@ -19,10 +21,11 @@ from data_pipeline import DataError
 from .config import RunConfig, deepspeed_dict, load_config
 from .config_loader import ConfigError
 from .logs import setup_logging
-from .preflight import Checked, check_run, launch_local_rank, launch_rank, launch_world_size
+from .preflight import Checked, check_run, launch_local_rank, launch_local_world_size, launch_rank, launch_world_size
 from .scripts import script_parser
 
 logger = logging.getLogger("mft")
+QUIET_RANK_WAIT_S = 30.0  # the longest a rank that does not report a load error waits for its launcher
 
 
 def parse_args(argv: list[str] | None = None, doc: str | None = None) -> argparse.Namespace:
@@ -55,12 +58,24 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
             logger.error("mft: error: %s", exc)
         elif launch_local_rank() == 0:  # another node: its own files and cache may differ from node 0's
             logger.error("mft: error: %s", exc)  # the log prefixes the rank
+        else:
+            wait_for_the_reporting_rank()
         return 2
     if args.check:
         if rank == 0:
             print(verdict(cfg, found), flush=True)
         return 0
     return _train(cfg, args)
+
+
+def wait_for_the_reporting_rank(sleep=time.sleep) -> None:
+    """A rank that found a load error but does not report it waits before exiting, at most
+    QUIET_RANK_WAIT_S, when a launcher started other ranks beside it: launchers end every rank of
+    a run as soon as one fails, so a quiet rank that exited first could end its node's reporting
+    rank before that had printed the error, and the user would see no reason. The launcher ends
+    this wait when the reporting rank exits."""
+    if launch_local_world_size() > 1:
+        sleep(QUIET_RANK_WAIT_S)
 
 
 def verdict(cfg: RunConfig, found: list[Checked]) -> str:

@@ -48,6 +48,12 @@ def launch_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE") or 1)
 
 
+def launch_local_world_size() -> int:
+    """How many ranks the launcher started on this node (torchrun: $LOCAL_WORLD_SIZE, the deepspeed
+    launcher: $LOCAL_SIZE); 1 when neither is set."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("LOCAL_SIZE") or 1)
+
+
 def launch_local_rank() -> int:
     """This process's rank among those of its node, as the launcher set it; without $LOCAL_RANK
     the global rank (one node), 0 for a plain `python` run."""

@@ -112,6 +112,24 @@ def test_load_errors_are_reported_by_rank_0_only(tmp_path):
         "min_lr, seed, warmup_steps, weight_decay)"]
 
 
+@pytest.mark.parametrize("launcher_env, waits", [({"LOCAL_WORLD_SIZE": "2"}, True), ({"LOCAL_SIZE": "2"}, True),
+                                                 ({"LOCAL_WORLD_SIZE": "1"}, False), ({}, False)])
+def test_a_quiet_rank_waits_for_the_launcher_only_beside_other_ranks(monkeypatch, launcher_env, waits):
+    """A rank that does not report a load error waits (torchrun's and the deepspeed launcher's
+    names for the node's rank count), so that the launcher, which ends every rank once one fails,
+    cannot end the reporting rank before it has printed the error."""
+    from mft import cli
+
+    for name in ("LOCAL_WORLD_SIZE", "LOCAL_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in launcher_env.items():
+        monkeypatch.setenv(name, value)
+    slept = []
+    cli.wait_for_the_reporting_rank(sleep=slept.append)
+    assert slept == ([cli.QUIET_RANK_WAIT_S] if waits else [])
+    assert cli.QUIET_RANK_WAIT_S >= 10  # long enough for a loaded machine's slower reporting rank
+
+
 def test_two_ranks_report_a_load_error_once(tmp_path):
     config, task = _config(tmp_path, [])
     launcher = os.path.join(os.path.dirname(sys.executable), "deepspeed")
