@@ -1,11 +1,10 @@
 """Run launch/train.py as users do: plain python for one rank; for several, `torchrun
 --nproc_per_node N` (the default here) or `deepspeed --num_gpus N` (the README's command).
 
-Both launchers start the same ranks with the same environment names (RANK, LOCAL_RANK,
-WORLD_SIZE, MASTER_ADDR/PORT), and the trainer reads only those. Most tests use torchrun because
-DeepSpeed's runner and its per-node launcher each import all of DeepSpeed before a rank starts:
-a 2-step demo run on 2 ranks takes ~1.7x as long through `deepspeed` (benchmarks/launcher_startup.py
-prints the ratio). The tests of what only the DeepSpeed launcher does (the README's demo run, the
+Both launchers give each rank the environment the trainer reads (RANK, LOCAL_RANK, WORLD_SIZE,
+MASTER_ADDR/PORT, the node's rank count). Most tests use torchrun because DeepSpeed's runner and
+its per-node launcher each import all of DeepSpeed before a rank starts: a 2-step demo run on 2
+ranks took 1.65x as long through `deepspeed` (benchmarks/launcher_startup.py measures it). The tests of what only the DeepSpeed launcher does (the README's demo run, the
 launcher's report of a killed rank, two nodes from a hostfile) launch through it."""
 from __future__ import annotations
 
