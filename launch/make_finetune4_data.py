@@ -13,7 +13,8 @@ small tasks overfit in two different ways: one by memorising a clean set, one by
 - `echo` (100 distinct records, plain schema): the word, then the word backwards (4-6 letters),
   clean but each record written 10 times: the smallest task, memorised without noise.
 - `trim` (200 distinct records, chat schema): the word without its first and last letter, with
-  30% of the training answers replaced by noise and each record written 5 times.
+  30% of the training answers replaced by noise (random letters from `a`-`h`, as in every mix)
+  and each record written 5 times.
 Words have 5-8 letters unless said. Validation and test splits hold 150 clean records per task;
 no record is in two splits.
 """

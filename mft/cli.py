@@ -3,8 +3,8 @@
 A user's mistake ends in one line, ``mft: error: ...``. Mistakes found before training starts
 (the config, its files and records, the tokenizer) are the same on every rank of a node, so rank 0
 reports them, and on a multi-node run the first rank of every other node too (its files and
-cache are its own); the other ranks wait, silent, for the launcher to end them once the reporting
-rank has exited. `--check` stops there, after the model has been built on the meta device, with a
+cache are its own); the other ranks wait, silent, at most 30 s, for the launcher to end them once
+the reporting rank has exited. `--check` stops there, after the model has been built on the meta device, with a
 one-line verdict: what a cluster user runs before queueing a job.
 """
 from __future__ import annotations
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
             logger.error("mft: error: %s", exc)
         elif launch_local_rank() == 0:  # another node: its own files and cache may differ from node 0's
             logger.error("mft: error: %s", exc)  # the log prefixes the rank
-        else:
-            wait_for_the_reporting_rank()
+        elif wait_for_the_reporting_rank():  # still running: no launcher ended this rank
+            logger.error("mft: error: %s", exc)
         return 2
     if args.check:
         if rank == 0:
@@ -68,14 +68,18 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     return _train(cfg, args)
 
 
-def wait_for_the_reporting_rank(sleep=time.sleep) -> None:
-    """A rank that found a load error but does not report it waits before exiting, at most
-    QUIET_RANK_WAIT_S, when a launcher started other ranks beside it: launchers end every rank of
-    a run as soon as one fails, so a quiet rank that exited first could end its node's reporting
-    rank before that had printed the error, and the user would see no reason. The launcher ends
-    this wait when the reporting rank exits."""
-    if launch_local_world_size() > 1:
-        sleep(QUIET_RANK_WAIT_S)
+def wait_for_the_reporting_rank(sleep=time.sleep) -> bool:
+    """A rank that found a load error but does not report it waits QUIET_RANK_WAIT_S before
+    exiting when a launcher started other ranks beside it: the deepspeed launcher and torchrun end
+    every rank of a run as soon as one fails, so a quiet rank that exited first could end its
+    node's reporting rank before that had printed the error, and the user would see no reason.
+    The launcher ends this wait when the reporting rank exits; True when it did not (a slow
+    reporting rank, or a launcher that leaves the other ranks running), and the caller then
+    reports the error itself."""
+    if launch_local_world_size() <= 1:
+        return False
+    sleep(QUIET_RANK_WAIT_S)
+    return True
 
 
 def verdict(cfg: RunConfig, found: list[Checked]) -> str:

@@ -108,7 +108,8 @@ class WeightingDriver:
         return out
 
     def applied_weights(self) -> np.ndarray:
-        """(K,) the weights the optimizer step uses: 0 for a retired task, the rest renormalised."""
+        """(K,) the weights the optimizer step uses: a retired task's scaled by validation.retired_weight
+        (0: dropped), all renormalised (TaskRetirement.apply)."""
         return self.retirement.apply(self.method.weights)
 
     def rank_spread(self) -> float:

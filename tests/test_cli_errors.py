@@ -125,9 +125,27 @@ def test_a_quiet_rank_waits_for_the_launcher_only_beside_other_ranks(monkeypatch
     for name, value in launcher_env.items():
         monkeypatch.setenv(name, value)
     slept = []
-    cli.wait_for_the_reporting_rank(sleep=slept.append)
+    assert cli.wait_for_the_reporting_rank(sleep=slept.append) is waits  # True: it reports after all
     assert slept == ([cli.QUIET_RANK_WAIT_S] if waits else [])
     assert cli.QUIET_RANK_WAIT_S >= 10  # long enough for a loaded machine's slower reporting rank
+
+
+def test_a_quiet_rank_reports_the_error_itself_when_no_launcher_ends_it(tmp_path, monkeypatch, capsys):
+    import logging
+
+    from mft import cli
+
+    config, _ = _config(tmp_path, _records())
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(cli, "wait_for_the_reporting_rank", lambda: True)  # waited, and is still running
+    try:
+        assert cli.main(["--config", config, "--set", "training.lrr=1"]) == 2
+    finally:  # main routes logging to this test's captured stderr; leave no handler behind
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, "_mft", False)]:
+            root.removeHandler(handler)
+    assert "[rank 1] mft: error: training.lrr: not a valid key" in capsys.readouterr().err
 
 
 def test_two_ranks_report_a_load_error_once(tmp_path):

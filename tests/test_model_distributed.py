@@ -1,4 +1,5 @@
-"""ZeRO-3 partitioned loading and LoRA through the launcher users run: 2 CPU ranks, a tiny model, a few steps."""
+"""ZeRO-3 partitioned loading and LoRA on 2 CPU ranks (started by torchrun, launch_helpers), a tiny
+model, a few steps."""
 import json
 import shutil
 

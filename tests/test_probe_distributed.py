@@ -1,4 +1,4 @@
-"""weighting.probe = fixed through the launcher, 2 CPU ranks: every controller step measures the
+"""weighting.probe = fixed on 2 CPU ranks (started by torchrun, launch_helpers): every controller step measures the
 same rows (the same scored tokens per task), and the ranks agree on the weights."""
 import pytest
 

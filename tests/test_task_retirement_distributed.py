@@ -1,5 +1,7 @@
-"""The per-task stop and its rollback through the launcher (2 CPU ranks over gloo): a retirement,
-the weights and records after it, and kill -9 + --resume across a retirement and a rollback.
+"""The per-task stop and its rollback on 2 CPU ranks over gloo: a retirement, the weights and
+records after it, and kill -9 + --resume across a retirement and a rollback (the killed run
+started by `deepspeed`, whose report of the killed rank is checked; the resumed and the other
+runs by torchrun, launch_helpers).
 
 The demo does not overfit in a few steps, so MFT_FAULT_VALID_RISE (mft/faults.py) makes the
 `reverse` task's full validation loss rise from step 12 on.
@@ -197,6 +199,10 @@ def test_retired_weight_without_rollback_on_2_ranks_scales_the_method_weights(tm
     metrics = read_metrics(str(out))
     assert not any("rollback_from" in r for r in metrics)
     assert [r["step"] for r in metrics if "retired" in r] == [16] and metrics[-1]["step"] == 24
+    by_step = {r["step"]: r for r in metrics if "task_loss" in r}
+    # reverse is in the batches on both sides of its retirement, so a factor applied a step early
+    # or late changes a logged weight
+    assert by_step[16]["task_loss"]["reverse"] is not None and by_step[17]["task_loss"]["reverse"] is not None
     replayed = replay_weights("uncertainty", {}, metrics, retired_weight=factor)
     assert [step for step, _, _ in replayed] == list(range(1, 25))
     for step, recomputed, logged in replayed:

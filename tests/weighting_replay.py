@@ -59,7 +59,7 @@ def replay_weights(method: str, params: dict, metrics: list[dict], *, update_int
             replica.update(Signals(val_losses=val))
         train = _vector(record, "task_loss", tasks)
         scaled = np.asarray(replica.weights, dtype=np.float64) * scale
-        scaled = scaled / scaled.sum()
+        scaled = scaled / scaled.sum() if scaled.sum() > 0 else scale / scale.sum()
         used = present_weights(torch.as_tensor(scaled), torch.as_tensor(np.isfinite(train), dtype=torch.float64))
         out.append((record["step"], used.tolist(), [record["weights"][t] for t in tasks]))
         if update and needs.updates_after_step:
