@@ -87,8 +87,8 @@ def test_the_third_mix_has_two_small_tasks_that_overfit_at_different_speeds():
 
 
 def test_the_fourth_mix_has_a_small_clean_repeated_task_and_a_noisy_one():
-    """Its small tasks overfit two ways: `echo` by memorising clean records (repeated, no noise),
-    `trim` by memorising noise."""
+    """Its small tasks are built to overfit two ways: `echo` by memorising clean records (repeated,
+    no noise), `trim` by memorising noise."""
     assert "echo" not in mix4.CORRUPTED and mix4.REPEATS["echo"] > 1
     assert mix4.SIZES["echo"][0] == min(s[0] for s in mix4.SIZES.values())
     assert mix4.CORRUPTED["trim"] > 0 and mix4.REPEATS["trim"] > 1
