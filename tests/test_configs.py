@@ -209,10 +209,10 @@ def test_base_config_loads_and_every_model_base_names_one(path):
 def test_recommended_is_one_setting_that_names_no_task_or_file_in_every_fine_tuning_config():
     """`reproduce.py --methods uniform,recommended` applies to any mix as it is: the setting only
     sets weighting and validation keys, to values that are no task name or path, and it is the same
-    in the four fine-tuning configs (chosen on the first two, checked unchanged on the third and
-    fourth)."""
+    in the five fine-tuning configs (chosen on the first two, checked unchanged on the others)."""
     configs = [load_config(os.path.join(ROOT, "configs", f))
-               for f in ("finetune_cpu.json", "finetune2_cpu.json", "finetune3_cpu.json", "finetune4_cpu.json")]
+               for f in ("finetune_cpu.json", "finetune2_cpu.json", "finetune3_cpu.json", "finetune4_cpu.json",
+                         "finetune5_cpu.json")]
     first = configs[0]
     recommended = first.reproduce.overrides["recommended"]
     assert all(cfg.reproduce.overrides["recommended"] == recommended for cfg in configs)

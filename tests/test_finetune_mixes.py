@@ -1,4 +1,4 @@
-"""The second, third and fourth fine-tuning mixes (launch/make_finetune{2,3,4}_data.py): the
+"""The second to fifth fine-tuning mixes (launch/make_finetune{2,3,4,5}_data.py): the
 committed files are what each generator makes, each mix's tasks, sizes and noise differ from the
 mixes before it, and only the small tasks' training answers are corrupted."""
 import os
@@ -12,7 +12,8 @@ mix1 = load_script("make_finetune_data")
 mix2 = load_script("make_finetune2_data")
 mix3 = load_script("make_finetune3_data")
 mix4 = load_script("make_finetune4_data")
-MIXES = {"finetune2_data": mix2, "finetune3_data": mix3, "finetune4_data": mix4}
+mix5 = load_script("make_finetune5_data")
+MIXES = {"finetune2_data": mix2, "finetune3_data": mix3, "finetune4_data": mix4, "finetune5_data": mix5}
 
 
 def _correct_mix2(prompt: str, answer: str) -> bool:
@@ -44,7 +45,19 @@ def _correct_mix4(prompt: str, answer: str) -> bool:
     return expected == answer and set(word) <= set("stuvwxyz")
 
 
-CORRECT = {"finetune2_data": _correct_mix2, "finetune3_data": _correct_mix3, "finetune4_data": _correct_mix4}
+def _correct_mix5(prompt: str, answer: str) -> bool:
+    if "*" in prompt:
+        a, b = prompt.rstrip("=").split("*")
+        return 10 <= int(a) <= 99 and 10 <= int(b) <= 99 and int(a) * int(b) == int(answer)
+    op, word = prompt.split(" ")
+    half = len(word) // 2
+    expected = {"wrap": word[-1] + word + word[0], "count": str(len(set(word))),
+                "flip": "".join(reversed(word[:half])) + "".join(reversed(word[half:]))}[op]
+    return expected == answer and set(word) <= set("defghijklm") and 5 <= len(word) <= 8
+
+
+CORRECT = {"finetune2_data": _correct_mix2, "finetune3_data": _correct_mix3, "finetune4_data": _correct_mix4,
+           "finetune5_data": _correct_mix5}
 
 
 @pytest.mark.parametrize("folder", sorted(MIXES))
@@ -68,8 +81,9 @@ def test_sizes_splits_and_only_the_small_tasks_training_answers_are_corrupted(fo
         assert expected - 1 <= wrong <= expected, (task, wrong)  # a random answer may be right by chance
 
 
-@pytest.mark.parametrize("later, earlier", [(mix2, [mix1]), (mix3, [mix1, mix2]), (mix4, [mix1, mix2, mix3])],
-                         ids=["second", "third", "fourth"])
+@pytest.mark.parametrize("later, earlier", [(mix2, [mix1]), (mix3, [mix1, mix2]), (mix4, [mix1, mix2, mix3]),
+                                            (mix5, [mix1, mix2, mix3, mix4])],
+                         ids=["second", "third", "fourth", "fifth"])
 def test_each_mix_differs_from_the_earlier_ones_in_tasks_sizes_and_noise(later, earlier):
     for mix in earlier:
         assert not set(later.SIZES) & set(mix.SIZES)
